@@ -1,0 +1,337 @@
+"""Registration of one frame to its neighbour: similarity warp + brightness gain.
+
+Inverse-compositional Lucas–Kanade on reduced grey copies ("proxies"), coarse to fine.
+The similarity model (uniform scale, rotation, shift — what a camera moving on a rail
+does) is parameterised about the image centre so the normal equations stay well
+conditioned; contrast/brightness are fitted in closed form at each iteration so blur and
+flicker differences between neighbours do not bias the geometry.  The final normalised
+correlation tells a frame that cannot be registered from one that can.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from stacker import geometry
+from stacker.geometry import Matrix
+
+# Coarse-to-fine: levels are halved until the short side would drop below this.
+_COARSEST_SIDE = 120
+# The proxy used for registration is at most this wide; 12 MP frames are estimated at 1/4.
+PROXY_MAX_WIDTH = 1100
+# Pre-smoothing (sigma, proxy pixels) so the linearisation holds and noise averages out.
+_PRESMOOTH = 0.8
+
+
+class RegistrationError(Exception):
+    """A frame could not be registered to its neighbour (reason in the message)."""
+
+
+@dataclass(frozen=True)
+class Limits:
+    """What a neighbour-to-neighbour step on a focus rail can plausibly do."""
+
+    min_correlation: float = 0.5
+    max_scale_step: float = 0.08  # relative magnification change between neighbours
+    max_rotation_deg: float = 3.0
+    max_shift_fraction: float = 0.15  # of the frame width
+
+
+@dataclass(frozen=True)
+class Registration:
+    """``warp`` maps the template's pixel coordinates to the image's (full-size pixels);
+    multiplying the image by ``gain`` matches the template's brightness."""
+
+    warp: Matrix
+    gain: float
+    correlation: float
+
+
+class _Level:
+    """One pyramid level of a proxy with what inverse-compositional LK precomputes."""
+
+    def __init__(self, image: np.ndarray) -> None:
+        self.image = cv2.GaussianBlur(image, (0, 0), _PRESMOOTH)
+        h, w = image.shape
+        self.centre = np.array([(w - 1) / 2.0, (h - 1) / 2.0])
+        self._steepest: np.ndarray | None = None
+        self._hessian_inv: np.ndarray | None = None
+
+    def steepest_descent(self, border: int) -> tuple[np.ndarray, np.ndarray]:
+        """Per-pixel Jacobian of the image w.r.t. the similarity parameters (a, b, tx, ty)."""
+        if self._steepest is None:
+            img = self.image
+            h, w = img.shape
+            gx = cv2.Sobel(img, cv2.CV_32F, 1, 0, ksize=3, scale=0.125)
+            gy = cv2.Sobel(img, cv2.CV_32F, 0, 1, ksize=3, scale=0.125)
+            xs = (np.arange(w, dtype=np.float32) - np.float32(self.centre[0]))[None, :]
+            ys = (np.arange(h, dtype=np.float32) - np.float32(self.centre[1]))[:, None]
+            inner = (slice(border, h - border), slice(border, w - border))
+            gx, gy = gx[inner], gy[inner]
+            xs, ys = xs[:, border : w - border], ys[border : h - border, :]
+            sd = np.empty((gx.size, 4), dtype=np.float32)
+            sd[:, 0] = (gx * xs + gy * ys).ravel()
+            sd[:, 1] = (gy * xs - gx * ys).ravel()
+            sd[:, 2] = gx.ravel()
+            sd[:, 3] = gy.ravel()
+            self._steepest = sd
+            hessian = (sd.T @ sd).astype(np.float64)
+            self._hessian_inv = np.linalg.pinv(hessian)
+        assert self._hessian_inv is not None
+        return self._steepest, self._hessian_inv
+
+
+_ROW = 256
+
+
+class _SparseTemplate:
+    """The strongest-gradient points of a half-size copy, spread over the frame, with
+    what inverse-compositional LK needs there: the refinement that pays (sharp detail,
+    where a quarter-size copy has lost it) at a fraction of a dense pass's cost."""
+
+    def __init__(
+        self, image: np.ndarray, count: int = 48_000, cells: tuple[int, int] = (8, 6)
+    ) -> None:
+        count -= count % (_ROW * cells[0] * cells[1])
+        h, w = image.shape
+        self.centre = np.array([(w - 1) / 2.0, (h - 1) / 2.0])
+        gx = cv2.Sobel(image, cv2.CV_32F, 1, 0, ksize=3, scale=0.125)
+        gy = cv2.Sobel(image, cv2.CV_32F, 0, 1, ksize=3, scale=0.125)
+        magnitude = cv2.magnitude(gx, gy)
+        border = 8
+        per_cell = count // (cells[0] * cells[1])
+        ys_all, xs_all = [], []
+        for cy in range(cells[1]):
+            y0 = border + (h - 2 * border) * cy // cells[1]
+            y1 = border + (h - 2 * border) * (cy + 1) // cells[1]
+            for cx in range(cells[0]):
+                x0 = border + (w - 2 * border) * cx // cells[0]
+                x1 = border + (w - 2 * border) * (cx + 1) // cells[0]
+                cell = magnitude[y0:y1, x0:x1]
+                k = min(per_cell, cell.size - 1)
+                if k <= 0:
+                    continue
+                flat = np.argpartition(cell.ravel(), -k)[-k:]
+                ys_all.append(flat // cell.shape[1] + y0)
+                xs_all.append(flat % cell.shape[1] + x0)
+        ys, xs = np.concatenate(ys_all), np.concatenate(xs_all)
+        keep = len(ys) - len(ys) % _ROW
+        ys, xs = ys[:keep], xs[:keep]
+        self.x = xs.astype(np.float32)
+        self.y = ys.astype(np.float32)
+        self.values = image[ys, xs]
+        px, py = gx[ys, xs], gy[ys, xs]
+        dx, dy = self.x - np.float32(self.centre[0]), self.y - np.float32(self.centre[1])
+        self.steepest = np.stack([px * dx + py * dy, py * dx - px * dy, px, py], axis=1)
+        self.hessian_inv = np.linalg.pinv((self.steepest.T @ self.steepest).astype(np.float64))
+
+
+class Proxy:
+    """A reduced, grey, float32 copy of a frame and its coarser levels; for large frames
+    also a half-size 8-bit copy for a final sparse refinement."""
+
+    def __init__(
+        self, grey: np.ndarray, full_size: tuple[int, int], fine: np.ndarray | None = None
+    ) -> None:
+        self.full_size = full_size  # (width, height) of the frame it stands for
+        self.fine = fine  # half-size grey (uint8/uint16), only when ``grey`` is smaller
+        self._sparse: _SparseTemplate | None = None
+        images = [grey]
+        while min(images[-1].shape) // 2 >= _COARSEST_SIDE:
+            prev = images[-1]
+            images.append(
+                cv2.resize(
+                    prev, (prev.shape[1] // 2, prev.shape[0] // 2), interpolation=cv2.INTER_AREA
+                )
+            )
+        self.levels = [_Level(img) for img in images]
+
+    @property
+    def image(self) -> np.ndarray:
+        return self.levels[0].image
+
+    def level_factor(self, level: int) -> float:
+        """Proxy pixels per frame pixel at ``level``."""
+        return self.levels[level].image.shape[1] / self.full_size[0]
+
+    def fine_image(self) -> np.ndarray:
+        """The half-size copy as smoothed float32 (built on demand, not kept)."""
+        assert self.fine is not None
+        peak = 65535.0 if self.fine.dtype == np.uint16 else 255.0
+        img = self.fine.astype(np.float32) * np.float32(1.0 / peak)
+        return cv2.GaussianBlur(img, (0, 0), _PRESMOOTH)
+
+    def sparse(self) -> _SparseTemplate:
+        if self._sparse is None:
+            self._sparse = _SparseTemplate(self.fine_image())
+        return self._sparse
+
+    @classmethod
+    def from_frame(cls, frame: np.ndarray, bgr: bool = False) -> Proxy:
+        h, w = frame.shape[:2]
+        code = cv2.COLOR_BGR2GRAY if bgr else cv2.COLOR_RGB2GRAY
+        scale = 1.0
+        while w * scale > PROXY_MAX_WIDTH:
+            scale /= 2
+        fine = None
+        small = frame
+        if scale < 0.5:  # shrink before the grey conversion: no full-size temporary
+            half = cv2.resize(frame, (round(w / 2), round(h / 2)), interpolation=cv2.INTER_AREA)
+            fine = cv2.cvtColor(half, code) if half.ndim == 3 else half
+            small = half
+        if scale < 1.0:
+            size = (round(w * scale), round(h * scale))
+            small = cv2.resize(small, size, interpolation=cv2.INTER_AREA)
+        grey = cv2.cvtColor(small, code) if small.ndim == 3 else small
+        peak = 65535.0 if grey.dtype == np.uint16 else 255.0
+        return cls(grey.astype(np.float32) * np.float32(1.0 / peak), (w, h), fine)
+
+
+def _similarity_about(params: np.ndarray, centre: np.ndarray) -> Matrix:
+    a, b, tx, ty = params
+    m = geometry.identity()
+    m[:2, :2] = [[1.0 + a, -b], [b, 1.0 + a]]
+    m[:2, 2] = centre - m[:2, :2] @ centre + np.array([tx, ty])
+    return m
+
+
+def _lk_level(
+    template: _Level, image: _Level, warp: Matrix, iterations: int
+) -> tuple[Matrix, float]:
+    """Refine ``warp`` (template→image, this level's pixels); returns it and the correlation."""
+    h, w = template.image.shape
+    border = 2
+    sd, hessian_inv = template.steepest_descent(border)
+    inner = (slice(border, h - border), slice(border, w - border))
+    t = template.image[inner].ravel()
+    t_mean = float(t.mean())
+    tc = t - np.float32(t_mean)
+    t_var = float(tc @ tc)
+    corr = 0.0
+    for _ in range(iterations):
+        warped = cv2.warpAffine(
+            image.image,
+            geometry.to_cv(warp),
+            (w, h),
+            flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
+            borderMode=cv2.BORDER_REFLECT,
+        )
+        v = warped[inner].ravel()
+        v_mean = float(v.mean())
+        vc = v - np.float32(v_mean)
+        cov = float(tc @ vc)
+        v_var = float(vc @ vc)
+        if v_var <= 1e-12 or t_var <= 1e-12:
+            return warp, 0.0
+        corr = cov / np.sqrt(t_var * v_var)
+        alpha = cov / t_var  # contrast: image ≈ alpha·template + beta
+        if abs(alpha) < 1e-6:
+            return warp, corr
+        error = vc * np.float32(1.0 / alpha) - tc
+        delta = hessian_inv @ (sd.T @ error).astype(np.float64)
+        warp = warp @ np.linalg.inv(_similarity_about(delta, template.centre))
+        # Converged when the update moves no pixel by more than 1/500 px.
+        if abs(delta[0]) * w + abs(delta[1]) * w + abs(delta[2]) + abs(delta[3]) < 2e-3:
+            break
+    return warp, corr
+
+
+def register(
+    template: Proxy, image: Proxy, init: Matrix | None = None, limits: Limits | None = None
+) -> Registration:
+    """Estimate the warp template→image (full-size pixels), coarse to fine from ``init``."""
+    limits = limits or Limits()
+    if template.full_size != image.full_size:
+        raise RegistrationError("frames differ in size")
+    warp_full = geometry.identity() if init is None else init
+    corr = 0.0
+    coarsest = len(template.levels) - 1
+    for level in range(coarsest, -1, -1):
+        factor = template.level_factor(level)
+        warp = geometry.rescale(warp_full, 1.0 / factor)
+        iterations = 40 if level == coarsest else 15
+        warp, corr = _lk_level(template.levels[level], image.levels[level], warp, iterations)
+        warp_full = geometry.rescale(warp, factor)
+    if template.fine is not None and image.fine is not None:
+        warp_full = _refine_sparse(template, image, warp_full)
+    _check_plausible(warp_full, corr, template.full_size, limits)
+    return Registration(
+        warp=warp_full, gain=_relative_gain(template, image, warp_full), correlation=corr
+    )
+
+
+def _refine_sparse(template: Proxy, image: Proxy, warp_full: Matrix, iterations: int = 6) -> Matrix:
+    """Refine on the template's strongest-gradient points at half size; kept only if it
+    converges nearby (a step that moves a corner by more than a few pixels is noise)."""
+    sparse = template.sparse()
+    target = image.fine_image()
+    h, w = target.shape
+    factor = w / template.full_size[0]
+    warp = geometry.rescale(warp_full, 1.0 / factor)
+    start = warp.copy()
+    t = sparse.values
+    for _ in range(iterations):
+        mx = warp[0, 0] * sparse.x + warp[0, 1] * sparse.y + np.float32(warp[0, 2])
+        my = warp[1, 0] * sparse.x + warp[1, 1] * sparse.y + np.float32(warp[1, 2])
+        inside = (mx >= 1) & (mx < w - 2) & (my >= 1) & (my < h - 2)
+        if inside.mean() < 0.8:
+            return warp_full
+        # remap wants 2-D maps under 32767 on a side: lay the points out in rows.
+        v = cv2.remap(
+            target,
+            mx.astype(np.float32).reshape(-1, _ROW),
+            my.astype(np.float32).reshape(-1, _ROW),
+            cv2.INTER_LINEAR,
+            borderMode=cv2.BORDER_REFLECT,
+        ).ravel()
+        tc, vc = t[inside] - t[inside].mean(), v[inside] - v[inside].mean()
+        t_var = float(tc @ tc)
+        alpha = float(tc @ vc) / t_var if t_var > 1e-12 else 0.0
+        if abs(alpha) < 1e-6:
+            return warp_full
+        error = vc / np.float32(alpha) - tc
+        sd = sparse.steepest[inside]
+        delta = sparse.hessian_inv @ (sd.T @ error).astype(np.float64)
+        warp = warp @ np.linalg.inv(_similarity_about(delta, sparse.centre))
+        if abs(delta[0]) * w + abs(delta[1]) * w + abs(delta[2]) + abs(delta[3]) < 2e-3:
+            break
+    corners = np.array([[0, 0, 1], [w - 1, 0, 1], [0, h - 1, 1], [w - 1, h - 1, 1]], float).T
+    if np.abs((warp @ corners)[:2] - (start @ corners)[:2]).max() > 3.0:
+        return warp_full
+    return geometry.rescale(warp, factor)
+
+
+def _check_plausible(warp: Matrix, corr: float, size: tuple[int, int], limits: Limits) -> None:
+    scale, angle, _, _ = geometry.decompose(warp)
+    centre = np.array([size[0] / 2, size[1] / 2, 1.0])
+    shift = float(np.hypot(*((warp @ centre)[:2] - centre[:2])))
+    if not np.isfinite(warp).all():
+        raise RegistrationError("alignment diverged")
+    if corr < limits.min_correlation:
+        raise RegistrationError(f"too different from its neighbour (correlation {corr:.2f})")
+    if abs(scale - 1.0) > limits.max_scale_step:
+        raise RegistrationError(f"implausible magnification change ({(scale - 1) * 100:+.1f} %)")
+    if abs(np.degrees(angle)) > limits.max_rotation_deg:
+        raise RegistrationError(f"implausible rotation ({np.degrees(angle):+.1f}°)")
+    if shift > limits.max_shift_fraction * size[0]:
+        raise RegistrationError(f"implausible shift ({shift:.0f} px)")
+
+
+def _relative_gain(template: Proxy, image: Proxy, warp_full: Matrix) -> float:
+    """Brightness ratio template/image over the area both see (blur keeps local means)."""
+    factor = template.level_factor(0)
+    warp = geometry.rescale(warp_full, 1.0 / factor)
+    h, w = template.image.shape
+    rect = geometry.covered_rect(warp, (w, h), (w, h), pad=2.0)
+    if rect.empty:
+        return 1.0
+    warped = cv2.warpAffine(
+        image.image, geometry.to_cv(warp), (w, h), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP
+    )
+    a = template.image[rect.y0 : rect.y1, rect.x0 : rect.x1]
+    b = warped[rect.y0 : rect.y1, rect.x0 : rect.x1]
+    mean_b = float(b.mean())
+    return float(a.mean()) / mean_b if mean_b > 1e-6 else 1.0

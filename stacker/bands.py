@@ -1,0 +1,132 @@
+"""Colour to fixed-point luma/chroma and Laplacian band decomposition of one tile.
+
+Fusion decides on luminance and carries colour along, so a frame is split into
+luma Y (full resolution) and chroma Cr/Cb (half resolution — the eye, and JPEG, need no
+more).  Values are int16 in a 12-bit fixed-point scale (``ONE`` units per 8-bit step):
+precise enough for 16-bit output, small enough that every band fits int16 with headroom.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from stacker import geometry
+from stacker.geometry import Matrix, Rect
+
+ONE = 16  # fixed-point units per 8-bit code value; full scale 255 → 4080
+FULL_SCALE = 255 * ONE
+# Levels 0..TILE_LEVELS-1 are computed per tile; level TILE_LEVELS is handed on whole.
+TILE_LEVELS = 3
+
+
+@dataclass
+class TileBands:
+    """Laplacian bands of one tile: ``luma[k]`` for k < TILE_LEVELS, ``chroma[k]`` for
+    1 ≤ k < TILE_LEVELS (index 0 unused), and the Gaussian level TILE_LEVELS of both."""
+
+    luma: list[np.ndarray]
+    chroma: list[np.ndarray]
+    luma_low: np.ndarray
+    chroma_low: np.ndarray
+
+
+def warp_tile(src: np.ndarray, warp: Matrix | None, outer: Rect, interpolation: int) -> np.ndarray:
+    """The outer tile of ``src`` seen through ``warp`` (output→source); a plain copy for
+    the reference frame so it is never resampled."""
+    if warp is None:
+        return src[outer.y0 : outer.y1, outer.x0 : outer.x1]
+    m = geometry.to_cv(warp @ geometry.translation(outer.x0, outer.y0))
+    return cv2.warpAffine(
+        src,
+        m,
+        (outer.width, outer.height),
+        flags=interpolation | cv2.WARP_INVERSE_MAP,
+        borderMode=cv2.BORDER_REFLECT101,
+    )
+
+
+# Rows: Y, Cr, Cb from R, G, B (ITU-R BT.601, as OpenCV's YCrCb), chroma centred on 0.
+_RGB_TO_YCC = np.array(
+    [[0.299, 0.587, 0.114], [0.5, -0.418688, -0.081312], [-0.168736, -0.331264, 0.5]]
+)
+
+
+def to_fixed_ycc(rgb: np.ndarray, gain: float, bgr: bool) -> tuple[np.ndarray, np.ndarray]:
+    """(Y int16, CrCb int16 two-channel centred on 0) in fixed point, gain applied.
+
+    A matrix multiply (cv2.transform, computed in floating point, rounded into int16):
+    OpenCV's 8-bit YCrCb conversion would round every pixel by up to a code value before
+    we could keep the fraction."""
+    peak = 65535.0 if rgb.dtype == np.uint16 else 255.0
+    m = _RGB_TO_YCC * (gain * FULL_SCALE / peak)
+    if bgr:
+        m = m[:, ::-1]
+    if rgb.dtype == np.uint16:  # int16 cannot hold it: go through floats
+        img = rgb.astype(np.float32)
+        luma = np.rint(cv2.transform(img, m[:1])).astype(np.int16)
+        chroma = np.rint(cv2.transform(img, m[1:])).astype(np.int16)
+        return luma, chroma
+    img = rgb.astype(np.int16)
+    return cv2.transform(img, m[:1]), cv2.transform(img, m[1:])
+
+
+def _down(img: np.ndarray) -> np.ndarray:
+    return cv2.pyrDown(img)
+
+
+def _up(img: np.ndarray, like: np.ndarray) -> np.ndarray:
+    return cv2.pyrUp(img, dstsize=(like.shape[1], like.shape[0]))
+
+
+def laplacian_bands(gauss: list[np.ndarray]) -> list[np.ndarray]:
+    """Band k = Gaussian level k minus the expanded level k+1 (last Gaussian excluded)."""
+    return [cv2.subtract(g, _up(gauss[k + 1], g)) for k, g in enumerate(gauss[:-1])]
+
+
+def gaussian_levels(img: np.ndarray, levels: int) -> list[np.ndarray]:
+    out = [img]
+    for _ in range(levels):
+        out.append(_down(out[-1]))
+    return out
+
+
+def decompose_tile(rgb: np.ndarray, gain: float, bgr: bool) -> TileBands:
+    luma, chroma_full = to_fixed_ycc(rgb, gain, bgr)
+    g_luma = gaussian_levels(luma, TILE_LEVELS)
+    # Chroma starts at level 1 (half resolution) and shares the luma level grids.
+    g_chroma = gaussian_levels(chroma_full, TILE_LEVELS)
+    l_luma = laplacian_bands(g_luma)
+    l_chroma = laplacian_bands(g_chroma)
+    return TileBands(luma=l_luma, chroma=l_chroma, luma_low=g_luma[-1], chroma_low=g_chroma[-1])
+
+
+def collapse(low: np.ndarray, bands: list[np.ndarray]) -> np.ndarray:
+    """Rebuild the finest level from a Gaussian level and the bands above it (coarse
+    last in ``bands``); adds into the finest band's buffer to save a full-size copy."""
+    img = low
+    for band in reversed(bands):
+        up = _up(img, band)
+        cv2.add(band, up, dst=band)
+        img = band
+    return img
+
+
+def fixed_ycc_to_rgb16(luma: np.ndarray, chroma_full: np.ndarray, bgr: bool) -> np.ndarray:
+    """Fixed-point Y + full-resolution CrCb → 16-bit RGB (or BGR)."""
+    inv = np.float32(1.0 / FULL_SCALE)
+    ycc = np.empty((*luma.shape, 3), dtype=np.float32)
+    ycc[..., 0] = luma * inv
+    ycc[..., 1:] = chroma_full * inv + np.float32(0.5)
+    rgb = cv2.cvtColor(ycc, cv2.COLOR_YCrCb2BGR if bgr else cv2.COLOR_YCrCb2RGB)
+    return _to_u16(rgb)
+
+
+def _to_u16(img: np.ndarray) -> np.ndarray:
+    out = np.empty(img.shape, dtype=np.uint16)
+    np.clip(img * np.float32(65535.0), 0.0, 65535.0, out=img)
+    np.rint(img, out=img)
+    out[...] = img
+    return out

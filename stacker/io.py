@@ -1,0 +1,223 @@
+"""Reading frames and writing results: JPEG, PNG, TIFF (8/16-bit), EXIF carried over.
+
+Writes are atomic (temporary file in the target directory, fsync, rename), so a failed or
+interrupted write never leaves a partial output behind.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Protocol
+
+import cv2
+import numpy as np
+
+INPUT_SUFFIXES = (".jpg", ".jpeg", ".png", ".tif", ".tiff")
+OUTPUT_SUFFIXES = (".jpg", ".jpeg", ".png", ".tif", ".tiff")
+
+
+class ImageIOError(Exception):
+    """A file could not be read or written (message names the file and the problem)."""
+
+
+def read_frame(path: str | os.PathLike[str], *, bgr: bool = False) -> np.ndarray:
+    """An H×W×3 uint8/uint16 frame (EXIF orientation applied), RGB unless ``bgr``."""
+    p = Path(path)
+    if p.suffix.lower() not in INPUT_SUFFIXES:
+        raise ImageIOError(f"{p}: not a JPEG, PNG or TIFF file")
+    img = cv2.imread(str(p), cv2.IMREAD_ANYDEPTH | cv2.IMREAD_ANYCOLOR)
+    if img is None:
+        if not p.exists():
+            raise ImageIOError(f"{p}: no such file")
+        raise ImageIOError(f"{p}: cannot be decoded as an image")
+    if img.dtype not in (np.uint8, np.uint16):
+        raise ImageIOError(f"{p}: {img.dtype} pixels are not supported (8- or 16-bit only)")
+    if img.ndim == 2:
+        img = cv2.cvtColor(img, cv2.COLOR_GRAY2BGR)
+    elif img.shape[2] == 4:
+        img = cv2.cvtColor(img, cv2.COLOR_BGRA2BGR)
+    return img if bgr else cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
+
+
+def read_exif(path: str | os.PathLike[str]) -> bytes | None:
+    """The raw EXIF block (TIFF structure, no 'Exif' header) with orientation reset to 1,
+    because the pixels we write are already upright.  None when there is none."""
+    from PIL import Image  # Pillow only reads the header here, not the pixels
+
+    try:
+        with Image.open(path) as im:
+            exif = im.getexif()
+    except (OSError, ValueError):
+        return None
+    if not exif:
+        return None
+    if exif.get(0x0112, 1) != 1:
+        exif[0x0112] = 1
+    data = exif.tobytes()
+    return data[6:] if data.startswith(b"Exif\x00\x00") else data
+
+
+@contextmanager
+def atomic_output(path: str | os.PathLike[str]) -> Iterator[Path]:
+    """Yield a temporary path beside ``path``; rename it over ``path`` on success."""
+    target = Path(path)
+    directory = target.parent if str(target.parent) else Path(".")
+    if not directory.is_dir():
+        raise ImageIOError(f"{target}: the folder {directory} does not exist")
+    # A fresh name opened O_EXCL with mode 0666: the umask applies, as for any file.
+    tmp = directory / f".{target.name}.{secrets.token_hex(4)}.part"
+    try:
+        os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
+    except OSError as exc:
+        raise ImageIOError(f"{target}: cannot write there ({exc.strerror})") from exc
+    try:
+        yield tmp
+        with open(tmp, "rb+") as f:
+            os.fsync(f.fileno())
+        os.replace(tmp, target)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def check_output_path(path: str | os.PathLike[str]) -> None:
+    """Refuse an unsupported extension or an unwritable folder before any work is done."""
+    p = Path(path)
+    if p.suffix.lower() not in OUTPUT_SUFFIXES:
+        raise ImageIOError(
+            f"{p}: unknown output type {p.suffix or '(none)'!r}; use .jpg, .png or .tif"
+        )
+    directory = p.parent if str(p.parent) else Path(".")
+    if not directory.is_dir():
+        raise ImageIOError(f"{p}: the folder {directory} does not exist")
+    if not os.access(directory, os.W_OK):
+        raise ImageIOError(f"{p}: the folder {directory} is not writable")
+    if p.is_dir():
+        raise ImageIOError(f"{p}: is a folder")
+
+
+class RowSource(Protocol):
+    """An image produced band by band (see :class:`stacker.result.FusedImage`)."""
+
+    bgr: bool
+
+    @property
+    def shape(self) -> tuple[int, int, int]: ...
+
+    def rows16(self, y0: int, y1: int) -> np.ndarray: ...
+
+    def to_uint8(self) -> np.ndarray: ...
+
+    def to_uint16(self) -> np.ndarray: ...
+
+
+def write_image(
+    path: str | os.PathLike[str],
+    image: np.ndarray | RowSource,
+    *,
+    bgr: bool = False,
+    quality: int = 95,
+    exif: bytes | None = None,
+) -> None:
+    """Write an image; the type follows the suffix.  ``image`` is an H×W×3 (or H×W grey)
+    uint8/uint16 array, or a :class:`RowSource` converted band by band.
+
+    JPEG is 8-bit; PNG keeps 8 or 16 bits as given (a RowSource as 8); TIFF is 16-bit."""
+    check_output_path(path)
+    suffix = Path(path).suffix.lower()
+    if not isinstance(image, np.ndarray):
+        bgr = image.bgr
+    with atomic_output(path) as tmp:
+        if suffix in (".tif", ".tiff"):
+            _write_tiff(tmp, image, bgr=bgr, exif=exif)
+            return
+        out = image if isinstance(image, np.ndarray) else image.to_uint8()
+        if suffix in (".jpg", ".jpeg") and out.dtype == np.uint16:
+            out = cv2.convertScaleAbs(out, alpha=1.0 / 257.0)
+        if out.ndim == 3 and not bgr:
+            out = cv2.cvtColor(out, cv2.COLOR_RGB2BGR)
+        params = [cv2.IMWRITE_JPEG_QUALITY, int(quality)] if suffix in (".jpg", ".jpeg") else []
+        ok, buf = cv2.imencode(".jpg" if suffix == ".jpeg" else suffix, out, params)
+        if not ok:
+            raise ImageIOError(f"{path}: encoding failed")
+        data = buf.tobytes()
+        if exif and suffix in (".jpg", ".jpeg"):
+            data = insert_jpeg_exif(data, exif)
+        tmp.write_bytes(data)
+
+
+def insert_jpeg_exif(jpeg: bytes, exif: bytes) -> bytes:
+    """Insert an APP1 EXIF segment right after SOI (and JFIF APP0 if present)."""
+    payload = b"Exif\x00\x00" + exif
+    if len(payload) + 2 > 0xFFFF:
+        return jpeg  # too large for one segment; better no EXIF than a broken file
+    segment = b"\xff\xe1" + (len(payload) + 2).to_bytes(2, "big") + payload
+    pos = 2
+    if jpeg[2:4] == b"\xff\xe0":
+        pos = 4 + int.from_bytes(jpeg[4:6], "big")
+    return jpeg[:pos] + segment + jpeg[pos:]
+
+
+# tifffile will not write IFD-type tags, so a LONG private tag holds the place; it is
+# the highest tag we write, so renumbering it to 34665 keeps the entries sorted.
+EXIF_PLACEHOLDER_TAG = (65000, "I", 1, 0, True)
+
+
+def _write_tiff(
+    path: Path, image: np.ndarray | RowSource, *, bgr: bool, exif: bytes | None
+) -> None:
+    import tifffile
+
+    extratags = _exif_baseline_tags(exif) if exif else []
+    if exif:
+        extratags.append(EXIF_PLACEHOLDER_TAG)  # becomes ExifIFD once the IFD is appended
+    shape = image.shape
+    h, w = shape[:2]
+    tile = 256
+
+    # Tiles from a generator: compression and the predictor work tile by tile, and a
+    # RowSource is converted one band of tile rows at a time.
+    def rows(y: int) -> np.ndarray:
+        if isinstance(image, np.ndarray):
+            band = image[y : y + tile]
+            if band.dtype == np.uint8:
+                band = band.astype(np.uint16) * np.uint16(257)
+        else:
+            band = image.rows16(y, y + tile)
+        if band.ndim == 3 and bgr:
+            band = cv2.cvtColor(band, cv2.COLOR_BGR2RGB)
+        return band
+
+    def tiles() -> Iterator[np.ndarray]:
+        for y in range(0, h, tile):
+            band = rows(y)
+            for x in range(0, w, tile):
+                yield np.ascontiguousarray(band[:, x : x + tile])
+
+    tifffile.imwrite(
+        path,
+        tiles(),
+        shape=shape,
+        dtype=np.uint16,
+        tile=(tile, tile),
+        photometric="rgb" if len(shape) == 3 else "minisblack",
+        compression="zlib",
+        predictor=True,
+        extratags=extratags,
+        software="macrorig",
+    )
+    if exif:
+        from stacker.tiff_exif import attach_exif_ifd
+
+        attach_exif_ifd(path, exif)
+
+
+def _exif_baseline_tags(exif: bytes) -> list[tuple[int, str, int, object, bool]]:
+    """Camera make/model/date from EXIF IFD0 as plain TIFF tags."""
+    from stacker.tiff_exif import ifd0_text_tags
+
+    return [(code, "s", 0, value, True) for code, value in ifd0_text_tags(exif).items()]

@@ -1,0 +1,441 @@
+"""The streaming stacker: frames in one at a time, one fused image out.
+
+``Stream.add(frame)`` registers the frame to its neighbour and merges it into the fused
+pyramid before returning, so the result is ready moments after the last frame.  Memory
+is fixed by the frame size, never by the number of frames.
+
+The output geometry is the reference frame's (by default the middle one).  Frames that
+arrive before the reference are registered at once but fused only when the reference
+has arrived — re-read from ``source`` (the file the caller saved them to) or, without
+one, from a temporary spill file — so nothing but a file path is held per frame.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Literal
+
+import cv2
+import numpy as np
+
+from stacker import focus, geometry
+from stacker.align import Proxy, RegistrationError, register
+from stacker.bands import TILE_LEVELS, decompose_tile, fixed_ycc_to_rgb16, warp_tile
+from stacker.focus import DepthTracker
+from stacker.geometry import Matrix, Rect
+from stacker.merge import Fusion, SharpestNeighbourhood, SmoothDepth
+from stacker.result import FusedImage, StackResult
+from stacker.tiles import level_size, scale_rect, tile_grid
+
+Method = Literal["pyramid", "depthmap"]
+Reference = int | Literal["first", "middle", "last"]
+METHODS: tuple[Method, ...] = ("pyramid", "depthmap")
+
+# A tile's margin: the pyramid's filters need ~24 px of context for the levels merged in
+# tiles, plus whatever the decision rule looks at (a multiple of 8 keeps the level grids).
+_PYRAMID_CONTEXT = 24
+# Focus-measure smoothing (focus-grid pixels = 4 frame pixels): light for the pyramid
+# method's coarse levels and the depth output, heavy for the depth-map method.
+_FOCUS_SIGMA = {"pyramid": 2.0, "depthmap": 6.0}
+
+
+class StackError(Exception):
+    """Bad input to the stacker (message says what to fix)."""
+
+
+def default_workers() -> int:
+    return max(1, min(4, os.cpu_count() or 1))
+
+
+@dataclass(frozen=True)
+class StackOptions:
+    method: Method = "pyramid"
+    align: bool = True
+    crop: bool = True  # crop to the area every fused frame covers
+    depth_map: bool = False
+    near_first: bool = True  # frame 0 is nearest the camera (depth map: near = bright)
+    tile: int = 640
+    workers: int = field(default_factory=default_workers)
+    interpolation: Literal["cubic", "linear"] = "cubic"
+
+
+@dataclass(frozen=True)
+class FrameReport:
+    """What happened to one frame: ``fused``, ``deferred`` (waiting for the reference)
+    or ``skipped`` (with the reason)."""
+
+    index: int
+    status: Literal["fused", "deferred", "skipped"]
+    name: str | None = None
+    reason: str | None = None
+    warp: Matrix | None = None  # reference pixel → this frame's pixel
+    gain: float = 1.0
+    correlation: float | None = None
+
+
+@dataclass
+class _Link:
+    """Registration of a frame to the frame before it in the chain (its template)."""
+
+    template: int
+    warp: Matrix  # template pixel → this frame's pixel
+    gain: float  # this frame × gain ≈ template's brightness
+    correlation: float
+
+
+class Stream:
+    """Align and fuse frames as they arrive.  Not thread-safe: one owner calls it."""
+
+    def __init__(
+        self,
+        count: int | None = None,
+        reference: Reference = "middle",
+        options: StackOptions | None = None,
+        *,
+        bgr: bool = False,
+    ) -> None:
+        self.options = options or StackOptions()
+        if self.options.method not in METHODS:
+            raise StackError(f"unknown method {self.options.method!r} (use pyramid or depthmap)")
+        if count is not None and count < 1:
+            raise StackError("count must be positive")
+        self.count = count
+        self.bgr = bgr
+        self._reference = _resolve_reference(reference, count) if self.options.align else 0
+        self._reference_requested = reference
+        self.reports: list[FrameReport] = []
+        self._links: dict[int, _Link] = {}
+        self._placed: dict[int, tuple[Matrix, float]] = {}  # index → (warp, gain) once known
+        self._deferred: dict[int, Path] = {}
+        self._last_good: tuple[int, Proxy] | None = None
+        self._last_step: Matrix | None = None
+        self._size: tuple[int, int] | None = None
+        self._dtype: np.dtype | None = None
+        self._fusion: Fusion | None = None
+        self._depth: DepthTracker | None = None
+        self._coverage: Rect | None = None
+        self._spill: tempfile.TemporaryDirectory[str] | None = None
+        workers = max(1, self.options.workers)
+        self._pool = (
+            ThreadPoolExecutor(workers, thread_name_prefix="stack") if workers > 1 else None
+        )
+
+    # -- public ------------------------------------------------------------------------
+    @property
+    def reference(self) -> int:
+        return self._reference
+
+    @property
+    def fused(self) -> int:
+        return sum(1 for r in self.reports if r.status == "fused")
+
+    def add(
+        self,
+        frame: np.ndarray,
+        *,
+        source: str | os.PathLike[str] | None = None,
+        name: str | None = None,
+    ) -> FrameReport:
+        """Register and (once the reference is in) fuse one frame.
+
+        ``source``: a file holding the same pixels; frames before the reference are
+        re-read from it instead of being spilled to a temporary file."""
+        return self._add([frame], source, name)
+
+    def add_file(self, path: str | os.PathLike[str], *, name: str | None = None) -> FrameReport:
+        """Read ``path`` and add it; the stream drops the pixels as soon as it can, which
+        keeps the peak lower than ``add`` when the caller would hold the array."""
+        from stacker.io import read_frame
+
+        return self._add([read_frame(path, bgr=self.bgr)], path, name or Path(path).name)
+
+    def _add(
+        self, holder: list[np.ndarray], source: str | os.PathLike[str] | None, name: str | None
+    ) -> FrameReport:
+        frame = holder.pop()  # the only reference we keep, so it can be dropped early
+        index = len(self.reports)
+        self._check_frame(frame, index)
+        proxy = Proxy.from_frame(frame, self.bgr)
+        report = FrameReport(index=index, status="deferred", name=name)
+        if self.options.align and self._last_good is not None:
+            try:
+                link = self._register(proxy)
+            except RegistrationError as exc:
+                report = replace(report, status="skipped", reason=str(exc))
+                self.reports.append(report)
+                return report
+            self._links[index] = link
+            report = replace(report, correlation=link.correlation)
+        self._last_good = (index, proxy)
+        self.reports.append(report)
+        if index < self._reference:
+            self._defer(index, frame, source)
+        elif index == self._reference:
+            self._placed[index] = (geometry.identity(), 1.0)
+            self._fuse(index, frame, proxy)
+            del frame  # before the deferred frames are read back
+            self._fuse_deferred()
+        else:
+            self._place_after(index)
+            self._fuse(index, frame, proxy)
+        return self.reports[index]
+
+    def preview(self, max_width: int = 640) -> np.ndarray | None:
+        """The fused image so far, small (uint8, frame channel order); None before any."""
+        if self._fusion is None or self._fusion.frames == 0 or self._size is None:
+            return None
+        luma, chroma = self._fusion.preview()
+        img = cv2.convertScaleAbs(
+            fixed_ycc_to_rgb16(luma, chroma.astype(np.float32), self.bgr), alpha=1.0 / 257.0
+        )
+        crop = self._crop()
+        sx, sy = img.shape[1] / self._size[0], img.shape[0] / self._size[1]
+        img = img[
+            int(crop.y0 * sy) : int(np.ceil(crop.y1 * sy)),
+            int(crop.x0 * sx) : int(np.ceil(crop.x1 * sx)),
+        ]
+        if img.shape[1] > max_width:
+            h = max(1, round(img.shape[0] * max_width / img.shape[1]))
+            img = cv2.resize(img, (max_width, h), interpolation=cv2.INTER_AREA)
+        return img
+
+    def finish(self) -> StackResult:
+        """Fuse what is pending and return the result; the stream is spent afterwards."""
+        try:
+            if self._reference >= len(self.reports):
+                self._rebase_reference()
+            if self._fusion is None or self.fused < 2:
+                usable = self.fused
+                raise StackError(f"need at least two frames that could be aligned; got {usable}")
+            assert self._size is not None
+            crop = self._crop()
+            fused = FusedImage(*self._fusion.collapse(), crop=crop, bgr=self.bgr)
+            self._fusion = None
+            depth = None
+            if self._depth is not None and self.options.depth_map:
+                depth = self._depth.depth_map(
+                    len(self.reports), self.options.near_first, self._size, crop
+                )
+            return StackResult(
+                fused=fused, depth=depth, reference=self._reference, frames=list(self.reports)
+            )
+        finally:
+            self.close()
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
+            self._pool = None
+        if self._spill is not None:
+            self._spill.cleanup()
+            self._spill = None
+
+    def __enter__(self) -> Stream:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- registration and placement ----------------------------------------------------
+    def _check_frame(self, frame: np.ndarray, index: int) -> None:
+        if not isinstance(frame, np.ndarray) or frame.ndim != 3 or frame.shape[2] != 3:
+            shape = getattr(frame, "shape", None)
+            raise StackError(f"frame {index}: expected an H×W×3 colour image, got shape {shape}")
+        if frame.dtype not in (np.uint8, np.uint16):
+            raise StackError(f"frame {index}: pixels must be 8- or 16-bit, got {frame.dtype}")
+        size = (frame.shape[1], frame.shape[0])
+        if self._size is None:
+            if min(size) < 32:
+                raise StackError(f"frame {index}: {size[0]}×{size[1]} is too small to stack")
+            self._size, self._dtype = size, frame.dtype
+        elif size != self._size:
+            raise StackError(
+                f"frame {index} is {size[0]}×{size[1]}, the first frame is "
+                f"{self._size[0]}×{self._size[1]}: all frames must be the same size"
+            )
+        elif frame.dtype != self._dtype:
+            raise StackError(f"frame {index} is {frame.dtype}, the first frame is {self._dtype}")
+
+    def _register(self, proxy: Proxy) -> _Link:
+        assert self._last_good is not None
+        template_index, template = self._last_good
+        try:
+            reg = register(template, proxy, init=self._last_step)
+        except RegistrationError:
+            if self._last_step is None:
+                raise
+            reg = register(template, proxy)  # the previous step was no good guess
+        self._last_step = reg.warp
+        return _Link(template_index, reg.warp, reg.gain, reg.correlation)
+
+    def _place_after(self, index: int) -> None:
+        if not self.options.align:
+            self._placed[index] = (geometry.identity(), 1.0)
+            return
+        link = self._links[index]
+        warp_t, gain_t = self._placed[link.template]
+        self._placed[index] = (link.warp @ warp_t, gain_t * link.gain)
+
+    def _rebase_reference(self) -> None:
+        """The planned reference never came (a cancelled capture): use the middle of what
+        did arrive, so what was captured can still be stacked."""
+        good = [r.index for r in self.reports if r.status != "skipped"]
+        if not good:
+            return
+        self._reference = good[len(good) // 2]
+        self._placed[self._reference] = (geometry.identity(), 1.0)
+        # Frames after the new reference chain forwards; those before are fused below.
+        for index in sorted(i for i in self._deferred if i > self._reference):
+            if index in self._links and self._links[index].template in self._placed:
+                self._place_after(index)
+        self._fuse_from_disk(self._reference)
+        for index in sorted(i for i in self._deferred if i > self._reference):
+            if index in self._placed:
+                self._fuse_from_disk(index)
+            else:
+                self._skip(index, "could not be chained to the reference frame")
+        self._fuse_deferred()
+
+    def _fuse_deferred(self) -> None:
+        """Place and fuse the frames that came before the reference, nearest first."""
+        current = self._reference
+        while current in self._links and (t := self._links[current].template) in self._deferred:
+            link = self._links[current]
+            warp_c, gain_c = self._placed[current]
+            self._placed[t] = (np.linalg.inv(link.warp) @ warp_c, gain_c / link.gain)
+            self._fuse_from_disk(t)
+            current = t
+        for index in list(self._deferred):
+            self._skip(index, "could not be chained to the reference frame")
+
+    def _skip(self, index: int, reason: str) -> None:
+        self._deferred.pop(index, None)
+        self.reports[index] = replace(self.reports[index], status="skipped", reason=reason)
+
+    def _defer(self, index: int, frame: np.ndarray, source: str | os.PathLike[str] | None) -> None:
+        if source is not None:
+            self._deferred[index] = Path(source)
+            return
+        if self._spill is None:
+            self._spill = tempfile.TemporaryDirectory(prefix="macrorig-stack-")
+        path = Path(self._spill.name) / f"{index:05d}.npy"
+        np.save(path, frame, allow_pickle=False)
+        self._deferred[index] = path
+
+    def _fuse_from_disk(self, index: int) -> None:
+        path = self._deferred.pop(index)
+        if path.suffix == ".npy":
+            frame = np.load(path, allow_pickle=False)
+            path.unlink(missing_ok=True)
+        else:
+            from stacker.io import read_frame  # local: io pulls in Pillow, not needed otherwise
+
+            frame = read_frame(path, bgr=self.bgr)
+        self._check_frame(frame, index)
+        self._fuse(index, frame, Proxy.from_frame(frame, self.bgr))
+
+    # -- fusion ------------------------------------------------------------------------
+    def _fuse(self, index: int, frame: np.ndarray, proxy: Proxy) -> None:
+        assert self._size is not None
+        warp, gain = self._placed[index]
+        is_identity = np.allclose(warp, geometry.identity(), atol=1e-9)
+        valid = (
+            None if is_identity else geometry.covered_rect(warp, self._size, self._size, pad=2.0)
+        )
+        if valid is not None and (
+            valid.width < self._size[0] // 4 or valid.height < self._size[1] // 4
+        ):
+            self._skip(index, "shares too little area with the reference frame")
+            return
+        if self._fusion is None:
+            cls = SmoothDepth if self.options.method == "depthmap" else SharpestNeighbourhood
+            self._fusion = cls(self._size)
+            grid = level_size(self._size, focus.FOCUS_LEVEL)
+            self._depth = DepthTracker((grid[1], grid[0]))
+        assert self._depth is not None
+        guide = None
+        depthmap = self.options.method == "depthmap"
+        if depthmap or self.options.depth_map:
+            measure = focus.measure(
+                proxy,
+                None if is_identity else warp,
+                gain,
+                self._size,
+                _FOCUS_SIGMA[self.options.method],
+                valid,
+            )
+            wins = self._depth.update(measure, index)
+            if depthmap:
+                guide = cv2.GaussianBlur(wins.astype(np.float32), (0, 0), 1.0)
+        self._merge_tiles(frame, None if is_identity else warp, gain, valid, guide)
+        whole = Rect(0, 0, *self._size)
+        self._coverage = (valid or whole).intersect(self._coverage or whole)
+        self.reports[index] = replace(self.reports[index], status="fused", warp=warp, gain=gain)
+
+    def _merge_tiles(
+        self,
+        frame: np.ndarray,
+        warp: Matrix | None,
+        gain: float,
+        valid: Rect | None,
+        guide: np.ndarray | None,
+    ) -> None:
+        assert self._size is not None and self._fusion is not None
+        fusion = self._fusion
+        lw, lh = level_size(self._size, TILE_LEVELS)
+        low_luma = np.zeros((lh, lw), np.int16)
+        low_chroma = np.zeros((lh, lw, 2), np.int16)
+        low_weight = np.zeros((lh, lw), np.float32)
+        interp = cv2.INTER_CUBIC if self.options.interpolation == "cubic" else cv2.INTER_LINEAR
+        margin = -(-(fusion.reach + _PYRAMID_CONTEXT) // 8) * 8
+        tiles = tile_grid(self._size, self.options.tile, margin, 1 << TILE_LEVELS)
+
+        def work(tile_index: int) -> None:
+            tile = tiles[tile_index]
+            bands = decompose_tile(warp_tile(frame, warp, tile.outer, interp), gain, self.bgr)
+            weight = fusion.merge_tile(tile, bands, valid, guide)
+            low = scale_rect(tile.inner, TILE_LEVELS)
+            inner = tile.inner_in_outer(TILE_LEVELS)
+            rows, cols = slice(low.y0, low.y1), slice(low.x0, low.x1)
+            low_luma[rows, cols] = bands.luma_low[inner]
+            low_chroma[rows, cols] = bands.chroma_low[inner]
+            low_weight[rows, cols] = weight
+
+        if self._pool is None:
+            for i in range(len(tiles)):
+                work(i)
+        else:
+            for _ in self._pool.map(work, range(len(tiles))):
+                pass
+        fusion.merge_coarse(low_luma, low_chroma, low_weight)
+
+    def _crop(self) -> Rect:
+        assert self._size is not None
+        whole = Rect(0, 0, *self._size)
+        if not self.options.crop or self._coverage is None:
+            return whole
+        return self._coverage
+
+
+def _resolve_reference(reference: Reference, count: int | None) -> int:
+    if isinstance(reference, int) and not isinstance(reference, bool):
+        if reference < 0 or (count is not None and reference >= count):
+            raise StackError(
+                f"reference frame {reference} is outside the stack (0–{(count or 1) - 1})"
+            )
+        return reference
+    if reference == "first":
+        return 0
+    if count is None:
+        raise StackError(
+            f"reference {reference!r} needs the frame count; pass count= or use 'first'"
+        )
+    if reference == "last":
+        return count - 1
+    if reference == "middle":
+        return count // 2
+    raise StackError(f"unknown reference {reference!r} (use a frame number, first, middle or last)")

@@ -1,0 +1,63 @@
+"""Overlapping tiles: per-frame work runs tile by tile so the working set stays small.
+
+Tile origins are multiples of ``2**levels`` so every tile's pyramid levels fall on the
+whole image's level grids; the margin gives each tile the context its filters need so
+the inner region comes out as if the whole frame had been processed at once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from stacker.geometry import Rect
+
+
+def level_size(size: tuple[int, int], level: int) -> tuple[int, int]:
+    """(width, height) of pyramid level ``level`` — OpenCV's pyrDown rounds up."""
+    w, h = size
+    for _ in range(level):
+        w, h = (w + 1) // 2, (h + 1) // 2
+    return w, h
+
+
+def scale_rect(rect: Rect, level: int) -> Rect:
+    """``rect`` (level-0 pixels, origin a multiple of 2**level) on level ``level``'s grid."""
+    d = 1 << level
+    return Rect(rect.x0 // d, rect.y0 // d, -(-rect.x1 // d), -(-rect.y1 // d))
+
+
+@dataclass(frozen=True)
+class Tile:
+    inner: Rect  # the pixels this tile owns
+    outer: Rect  # inner plus margin, clipped to the frame
+
+    def inner_in_outer(self, level: int) -> tuple[slice, slice]:
+        """Slices selecting the inner region inside the outer tile's arrays at ``level``."""
+        o, i = scale_rect(self.outer, level), scale_rect(self.inner, level)
+        return slice(i.y0 - o.y0, i.y1 - o.y0), slice(i.x0 - o.x0, i.x1 - o.x0)
+
+
+def tile_grid(size: tuple[int, int], tile: int, margin: int, align: int) -> list[Tile]:
+    """Tiles of about ``tile`` px covering a frame of ``size`` = (width, height)."""
+    if tile % align or margin % align:
+        raise ValueError("tile size and margin must be multiples of the alignment")
+    w, h = size
+    return [
+        Tile(
+            inner=Rect(x, y, min(x + tile, w), min(y + tile, h)),
+            outer=Rect(
+                max(0, x - margin),
+                max(0, y - margin),
+                min(w, x + tile + margin),
+                min(h, y + tile + margin),
+            ),
+        )
+        for y, x in _origins(w, h, tile)
+    ]
+
+
+def _origins(w: int, h: int, tile: int) -> Iterator[tuple[int, int]]:
+    for y in range(0, h, tile):
+        for x in range(0, w, tile):
+            yield y, x
