@@ -1,0 +1,9 @@
+"""Cameras: the interface (:mod:`.base`), picamera2 (:mod:`.picam`), simulated (:mod:`.sim`).
+
+The implementations are imported from their modules so that importing this
+package needs neither picamera2 nor the renderer.
+"""
+
+from rig.camera.base import Camera, CameraError, CameraFrame, ExposureSettings, Frame
+
+__all__ = ["Camera", "CameraError", "CameraFrame", "ExposureSettings", "Frame"]

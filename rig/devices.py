@@ -1,0 +1,244 @@
+"""Open the rig's devices, real or simulated, and close them safely.
+
+Simulation happens only when asked for (``simulate=True``, ``--sim``).  When
+real hardware fails to open, that is a :class:`HardwareError` naming the
+device, never a quiet switch to the simulator: a rig that believes it is
+moving a rail it is not would ruin a night's stack.
+
+Safety first: the rail is built first (its first act is driving ENABLE
+inactive), then the light (its first act is switching the LED off), so a
+crashed previous run cannot leave either on; :meth:`Devices.close` always
+ends with the driver disabled and the LED off, even if closing something fails.
+
+Exclusive use: :func:`rig_lock` holds ``<data>/rig.lock`` (``<data>/sim/rig.lock``
+for the simulator) with ``fcntl.flock``.  The daemon holds it for its whole life
+and the CLI while a command runs, so they never drive the same hardware at once.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import importlib
+import os
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from rig.camera.base import Camera
+from rig.light import Light
+from rig.rail import FocusRail
+
+if TYPE_CHECKING:
+    from rig.config import Config
+    from rig.sim.bench import SimBench
+
+T = TypeVar("T")
+
+_FACTORIES = {
+    "lgpio": (
+        "gpiozero.pins.lgpio",
+        "LGPIOFactory",
+        "install lgpio (`sudo apt install python3-lgpio`, or `pip install lgpio` in the venv)",
+    ),
+    "rpigpio": (
+        "gpiozero.pins.rpigpio",
+        "RPiGPIOFactory",
+        "install RPi.GPIO (`sudo apt install python3-rpi.gpio`; it does not work on a Pi 5)",
+    ),
+}
+
+
+class HardwareError(RuntimeError):
+    """A device could not be opened or used; ``device`` names it."""
+
+    def __init__(self, device: str, message: str) -> None:
+        self.device = device
+        super().__init__(f"{device}: {message}")
+
+
+class RigInUse(RuntimeError):
+    """Another process (normally the daemon) holds the rig lock."""
+
+
+class Devices:
+    """The opened rig: :attr:`rail`, :attr:`light`, :attr:`camera`; :attr:`bench` if simulated."""
+
+    def __init__(
+        self,
+        *,
+        rail: FocusRail,
+        light: Light,
+        camera: Camera | None,
+        bench: SimBench | None,
+        pin_factory: Any,
+    ) -> None:
+        self.rail = rail
+        self.light = light
+        self.bench = bench
+        self._camera = camera
+        self._pin_factory = pin_factory
+        self._closed = False
+
+    @property
+    def camera(self) -> Camera:
+        if self._camera is None:
+            raise HardwareError("camera", "not opened (open_devices(..., with_camera=False))")
+        return self._camera
+
+    @property
+    def simulated(self) -> bool:
+        return self.bench is not None
+
+    def close(self) -> None:
+        """Driver disabled and LED off first, then everything else; never stops half way."""
+        if self._closed:
+            return
+        self._closed = True
+        _close_all([self.rail.close, self.light.close, *self._later_closers()])
+
+    def _later_closers(self) -> list[Callable[[], None]]:
+        closers: list[Callable[[], None]] = []
+        if self._camera is not None:
+            closers.append(self._camera.close)
+        if self.bench is not None:
+            closers.append(self.bench.close)
+        elif self._pin_factory is not None:
+            closers.append(self._pin_factory.close)
+        return closers
+
+    def __enter__(self) -> Devices:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+
+def open_devices(
+    config: Config, simulate: bool, *, with_camera: bool = True, pin_factory: Any = None
+) -> Devices:
+    """Open the rail, light and camera described by ``config``.
+
+    :param simulate: use the simulated bench (mock pins, rendered camera).
+    :param with_camera: also open and start the camera (the rail CLI does not need it).
+    :param pin_factory: a gpiozero pin factory to use instead of ``rail.pin_factory``
+        (real hardware only: e.g. a remote factory, or mock pins in tests).
+    Raises :class:`HardwareError` naming the device that failed; whatever was
+    already open is closed again (driver disabled, LED off).
+    """
+    bench: SimBench | None = None
+    data = config.data_dir
+    owned_factory: Any = None
+    if simulate:
+        from rig.sim.bench import SimBench
+
+        bench = SimBench(config, state_path=data / "sim" / "bench.json")
+        factory = bench.pin_factory
+        state_path = data / "sim" / "rail-state.json"
+    else:
+        if pin_factory is None:
+            pin_factory = owned_factory = make_pin_factory(config)
+        factory = pin_factory
+        state_path = data / "rail-state.json"
+    closers: list[Callable[[], None]] = []
+    try:
+        rail = _opening(
+            "rail",
+            lambda: FocusRail(
+                config.rail,
+                state_path=state_path,
+                pin_factory=factory,
+                pulse_backend="software" if simulate else None,
+            ),
+        )
+        closers.append(rail.close)
+        light = _opening("light", lambda: Light.from_config(config.light, pin_factory=factory))
+        closers.append(light.close)
+        camera: Camera | None = None
+        if with_camera:
+            camera = _opening("camera", lambda: _camera(config, bench))
+            closers.append(camera.close)
+            _opening("camera", camera.start)
+    except BaseException:
+        if bench is not None:
+            closers.append(bench.close)
+        elif owned_factory is not None:
+            closers.append(owned_factory.close)
+        _close_all(closers, raise_first=False)
+        raise
+    return Devices(rail=rail, light=light, camera=camera, bench=bench, pin_factory=owned_factory)
+
+
+def _camera(config: Config, bench: SimBench | None) -> Camera:
+    if bench is not None:
+        from rig.camera.sim import SimCamera
+
+        return SimCamera(bench, config.sim, focus_range=(-1.0, config.rail.travel_mm + 1.0))
+    from rig.camera.picam import PiCamera
+
+    return PiCamera(config.camera)
+
+
+def make_pin_factory(config: Config) -> Any:
+    """The gpiozero pin factory named by ``rail.pin_factory`` (``auto``: lgpio, then RPi.GPIO)."""
+    choice = config.rail.pin_factory
+    names = ["lgpio", "rpigpio"] if choice == "auto" else [choice]
+    problems = []
+    for name in names:
+        module_name, class_name, hint = _FACTORIES[name]
+        try:
+            module = importlib.import_module(module_name)
+            return getattr(module, class_name)()
+        except Exception as exc:  # ImportError, BadPinFactory, lgpio.error...
+            problems.append(f"the {name} pin factory failed ({exc}); {hint}")
+    raise HardwareError("gpio", "; ".join(problems) + " (or run with --sim to simulate)")
+
+
+def _opening(device: str, action: Callable[[], T]) -> T:
+    try:
+        return action()
+    except HardwareError:
+        raise
+    except Exception as exc:
+        raise HardwareError(device, _describe(exc)) from exc
+
+
+def _describe(exc: Exception) -> str:
+    text = str(exc) or type(exc).__name__
+    if isinstance(exc, ImportError) and exc.name == "lgpio":
+        return f'{text}: {_FACTORIES["lgpio"][2]}, or set rail.pulse_backend = "software"'
+    return text
+
+
+def _close_all(closers: list[Callable[[], None]], *, raise_first: bool = True) -> None:
+    first: BaseException | None = None
+    for close in closers:
+        try:
+            close()
+        except Exception as exc:  # keep going: the rest must still be made safe
+            first = first or exc
+    if first is not None and raise_first:
+        raise first
+
+
+def lock_path(config: Config, simulate: bool) -> Path:
+    """``<data>/rig.lock``, or ``<data>/sim/rig.lock`` for the simulated rig."""
+    return config.data_dir / ("sim" if simulate else "") / "rig.lock"
+
+
+@contextmanager
+def rig_lock(config: Config, simulate: bool) -> Iterator[Path]:
+    """Hold the rig's exclusive lock, or raise :class:`RigInUse` at once."""
+    path = lock_path(config, simulate)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise RigInUse(f"{path} is held by another process") from None
+        os.ftruncate(fd, 0)
+        os.write(fd, f"{os.getpid()}\n".encode())
+        yield path
+    finally:
+        os.close(fd)  # closing the descriptor releases the lock

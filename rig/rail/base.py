@@ -1,0 +1,326 @@
+"""Behaviour of a STEP/DIR focus rail; :class:`~rig.rail.FocusRail` only builds the parts.
+
+Position is whole (micro)steps; millimetres are derived.  It is *known* after
+homing or :meth:`StepperRail.set_position`, and becomes *unknown* after an
+unclean shutdown, a limit switch hit outside homing, a cut pulse train, or
+when the driver is disabled off a full step (an unpowered motor falls to the
+nearest full-step detent).  Every change is saved atomically to the state file.
+
+One operation (move, homing) runs at a time; a second one raises
+:class:`RailBusy`.  :meth:`stop` from any thread decelerates along the ramp and
+keeps the count exact; :meth:`emergency_stop` and the limit switches stop at once.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from rig.rail import homing
+from rig.rail.errors import PositionUnknownError, RailBusy, RailClosed
+from rig.rail.motion import MoveResult, RailMotion
+from rig.rail.power import DriverPower, TimerFactory
+from rig.rail.pulses import MoveControl, StepPulser
+from rig.rail.state import RailState, load_state, save_state
+from rig.rail.switches import LimitSwitch
+
+if TYPE_CHECKING:
+    from rig.config import RailConfig
+
+log = logging.getLogger(__name__)
+
+
+class StepperRail(RailMotion):
+    """A focus rail: a stepper on a STEP/DIR/ENABLE driver, optional limit switches."""
+
+    def __init__(
+        self,
+        config: RailConfig,
+        *,
+        pulser: StepPulser,
+        enable: Any,
+        limit_min: LimitSwitch | None = None,
+        limit_max: LimitSwitch | None = None,
+        state_path: Path | None = None,
+        timer_factory: TimerFactory = threading.Timer,
+    ) -> None:
+        self.config = config
+        self.steps_per_mm = config.steps_per_mm
+        self._pulser = pulser
+        self._enable = enable
+        self._switches = {"min": limit_min, "max": limit_max}
+        self._state_path = state_path
+
+        self._lock = threading.RLock()  # position, known, driver power
+        self._operation_lock = threading.Lock()  # one move/homing at a time
+        self._power = DriverPower(
+            enable,
+            lock=self._lock,
+            settle_ns=pulser.timing.enable_settle_ns,
+            idle_s=config.idle_disable_s,
+            busy=self._operation_lock.locked,
+            on_release=self._released,
+            timer_factory=timer_factory,
+        )
+        self._busy_with: str | None = None
+        self._moved = False  # the running operation has enabled the driver to move
+        self._stop_event = threading.Event()
+        self._emergency_event = threading.Event()
+        self._control: MoveControl | None = None
+        self._direction = 0
+        self._late_steps = 0
+        self._closed = False
+
+        self._position, self._known = self._restore()
+        for side, switch in self._switches.items():
+            if switch is not None:
+                switch.when_triggered = self._switch_callback(side)
+        self._save(clean=False)
+
+    # -- state -------------------------------------------------------------
+
+    @property
+    def position_steps(self) -> int:
+        """Current position in steps, following a move while it runs."""
+        with self._lock:
+            control = self._control
+            if control is None:
+                return self._position
+            return self._position + self._direction * control.emitted
+
+    @property
+    def position_mm(self) -> float:
+        return self.position_steps / self.steps_per_mm
+
+    @property
+    def known(self) -> bool:
+        return self._known
+
+    @property
+    def state(self) -> str:
+        """``"known"`` or ``"unknown"``."""
+        return "known" if self._known else "unknown"
+
+    @property
+    def enabled(self) -> bool:
+        return self._power.enabled
+
+    @property
+    def moving(self) -> bool:
+        return self._operation_lock.locked()
+
+    @property
+    def late_steps(self) -> int:
+        """Steps fired late enough to re-base the schedule, since the rail opened."""
+        return self._late_steps
+
+    def switch_triggered(self, side: str) -> bool | None:
+        """Whether the ``"min"``/``"max"`` switch is pressed (``None``: not fitted)."""
+        switch = self._switches[side]
+        return None if switch is None else switch.triggered
+
+    def status(self) -> dict[str, Any]:
+        soft_min, soft_max = self.soft_limits_steps
+        return {
+            "position_mm": round(self.position_mm, 6),
+            "position_steps": self.position_steps,
+            "state": self.state,
+            "enabled": self._power.enabled,
+            "moving": self.moving,
+            "busy_with": self._busy_with,
+            "steps_per_mm": self.steps_per_mm,
+            "soft_limits_mm": [soft_min / self.steps_per_mm, soft_max / self.steps_per_mm],
+            "limit_min": self.switch_triggered("min"),
+            "limit_max": self.switch_triggered("max"),
+            "late_steps": self._late_steps,
+        }
+
+    def set_position(self, mm: float) -> None:
+        """Declare the carriage to be at ``mm`` (e.g. "zero here" on a rail without switches)."""
+        with self._operation("setting the position"), self._lock:
+            self._position = self.mm_to_steps(mm)
+            self._known = True
+
+    # -- motion ------------------------------------------------------------
+
+    def move_to(self, mm: float) -> MoveResult:
+        """Move to ``mm`` (needs a known position), finishing from the approach side."""
+        return self.move_to_steps(self.mm_to_steps(mm))
+
+    def move_by(self, mm: float) -> MoveResult:
+        """Move by ``mm``; allowed with an unknown position (soft limits then unchecked)."""
+        return self.move_by_steps(self.mm_to_steps(mm))
+
+    def move_to_steps(self, target: int) -> MoveResult:
+        with self._operation("moving"):
+            if not self._known:
+                raise PositionUnknownError(
+                    f"cannot move to {target / self.steps_per_mm:.3f} mm: the position is "
+                    "unknown (home the rail, or set the position)"
+                )
+            return self._move(target)
+
+    def move_by_steps(self, delta: int) -> MoveResult:
+        with self._operation("moving"):
+            return self._move(self._position + delta)
+
+    def home(self) -> MoveResult:
+        """Find the homing switch (fast, back off, slow) and park just off it."""
+        with self._operation("homing"):
+            return homing.home(self)
+
+    def stop(self) -> None:
+        """Decelerate the running move along its ramp; the count stays exact."""
+        self._stop_event.set()
+
+    def emergency_stop(self) -> None:
+        """Stop the running move at once (no ramp)."""
+        with self._lock:
+            self._emergency_event.set()
+            if self._control is not None:
+                self._control.abort()
+
+    # -- driver enable and hold --------------------------------------------
+
+    @contextmanager
+    def hold(self) -> Iterator[StepperRail]:
+        """Keep the driver enabled (holding torque) for a whole stack.
+
+        On a normal exit the idle timer starts; if the block raises, the motor
+        is released at once.
+        """
+        self._check_open()
+        self._power.hold()
+        failed = True
+        try:
+            yield self
+            failed = False
+        finally:
+            self._power.unhold(failed=failed)
+
+    def enable(self) -> None:
+        """Enable the driver now; the idle timer disables it again unless held."""
+        self._check_open()
+        with self._lock:
+            self._power.engage()
+            self._power.idle()
+
+    def disable(self) -> None:
+        """Disable the driver now (refused while a move runs)."""
+        with self._lock:
+            if self.moving:
+                raise RailBusy("cannot disable the driver while the rail is moving")
+            self._power.release()
+
+    # -- lifecycle ---------------------------------------------------------
+
+    def close(self) -> None:
+        """Stop any move, disable the driver, save the position as a clean stop."""
+        if self._closed:
+            return
+        self._closed = True
+        self.stop()
+        got_lock = self._operation_lock.acquire(timeout=5.0)
+        if not got_lock:
+            self.emergency_stop()
+            got_lock = self._operation_lock.acquire(timeout=5.0)
+        try:
+            with self._lock:
+                self._power.close()
+                if got_lock:
+                    self._save(clean=True)
+        finally:
+            try:
+                self._close_parts()
+            finally:
+                if got_lock:
+                    self._operation_lock.release()
+
+    def _close_parts(self) -> None:
+        errors: list[BaseException] = []
+        parts: list[Any] = [self._pulser, *self._switches.values(), self._enable]
+        for part in parts:
+            if part is None:
+                continue
+            try:
+                part.close()
+            except Exception as exc:  # keep closing the rest
+                errors.append(exc)
+        if errors:
+            raise errors[0]
+
+    def __enter__(self) -> StepperRail:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    # -- internals ---------------------------------------------------------
+
+    @contextmanager
+    def _operation(self, what: str) -> Iterator[None]:
+        self._check_open()
+        if not self._operation_lock.acquire(blocking=False):
+            raise RailBusy(f"the rail is busy ({self._busy_with}); wait, or call stop() first")
+        failed = True
+        try:
+            self._busy_with = what
+            self._moved = False
+            self._stop_event.clear()
+            self._emergency_event.clear()
+            yield
+            failed = False
+        finally:
+            with self._lock:
+                self._busy_with = None
+                cancelled = self._stop_event.is_set() or self._emergency_event.is_set()
+                try:
+                    self._save(clean=False)
+                finally:
+                    if (failed and self._moved) or (cancelled and not self._power.holds):
+                        self._power.release()  # an error once moving, or a cancel: let go now
+                    else:
+                        self._power.idle()
+            self._operation_lock.release()
+
+    def _engage(self) -> None:
+        with self._lock:
+            self._moved = True
+            self._power.engage()
+
+    def _released(self) -> None:
+        """The driver was just disabled: an unpowered rotor falls to a full-step detent."""
+        if self._known and self._position % self.config.microsteps:
+            log.warning(
+                "driver disabled between full steps at %.4f mm: position now unknown",
+                self._position / self.steps_per_mm,
+            )
+            self._known = False
+            self._save(clean=False)
+
+    def _restore(self) -> tuple[int, bool]:
+        if self._state_path is None:
+            return 0, False
+        saved = load_state(self._state_path)
+        if saved is None:
+            return 0, False
+        if abs(saved.steps_per_mm - self.steps_per_mm) > 1e-9:
+            log.warning("rail mechanics changed since the position was saved: position unknown")
+            return round(saved.position_steps * self.steps_per_mm / saved.steps_per_mm), False
+        if not saved.clean:
+            log.warning("the rail was not shut down cleanly: position unknown until homed")
+            return saved.position_steps, False
+        return saved.position_steps, saved.known
+
+    def _save(self, *, clean: bool) -> None:
+        if self._state_path is not None:
+            state = RailState(self._position, self._known, clean, self.steps_per_mm)
+            save_state(self._state_path, state)
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise RailClosed("the rail is closed")

@@ -1,0 +1,67 @@
+"""The rail's position on disk, written atomically so a crash never leaves half a file.
+
+The file also records whether the last session ended cleanly: it is written
+with ``clean = false`` as soon as a rail opens and ``clean = true`` only by
+:meth:`FocusRail.close`, so the next start can tell an unclean stop and treat
+the position as unknown.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+FORMAT_VERSION = 1
+
+
+@dataclass(frozen=True)
+class RailState:
+    position_steps: int
+    known: bool
+    clean: bool
+    steps_per_mm: float
+
+
+def load_state(path: Path) -> RailState | None:
+    """The saved state, or ``None`` when there is none (or it is unreadable)."""
+    try:
+        raw = json.loads(path.read_text())
+        if raw.get("version") != FORMAT_VERSION:
+            return None
+        return RailState(
+            position_steps=int(raw["position_steps"]),
+            known=bool(raw["known"]),
+            clean=bool(raw["clean"]),
+            steps_per_mm=float(raw["steps_per_mm"]),
+        )
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return None
+
+
+def save_state(path: Path, state: RailState) -> None:
+    """Write ``state`` atomically: temp file in the same directory, fsync, rename."""
+    write_json_atomically(path, {"version": FORMAT_VERSION, **asdict(state)})
+
+
+def write_json_atomically(path: Path, payload: object) -> None:
+    """Replace ``path`` with ``payload`` as JSON; readers see the old or the new file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, temp_name = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w") as stream:
+            json.dump(payload, stream, indent=1)
+            stream.flush()
+            os.fsync(stream.fileno())
+        os.replace(temp_name, path)
+    except BaseException:
+        Path(temp_name).unlink(missing_ok=True)
+        raise
+    # The rename itself must reach the disk too.
+    dir_fd = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)

@@ -1,0 +1,10 @@
+"""Fake ``picamera2.outputs``."""
+
+import io
+
+
+class FileOutput:
+    def __init__(self, file=None, pts=None, split=None):
+        if file is not None and not isinstance(file, (str, io.BufferedIOBase)):
+            raise RuntimeError("Must pass io.BufferedIOBase")
+        self.fileoutput = file
