@@ -1,0 +1,180 @@
+"""The stacking worker: fuses a job's frames while the rail is still moving.
+
+It runs in its own thread at a lower priority (``nice``) so capture timing is not
+disturbed, consumes frames in capture order, keeps a small JPEG of the fused image as it
+grows (``preview.jpg``), and writes the results when told the capture is complete.
+Frames reach it either in memory (when it keeps up) or as the path of the saved file
+(when it lags, so memory does not grow with its backlog).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import queue
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from rig.frames import JobFiles, write_atomic
+from rig.plan import StackPlan
+from stacker import StackOptions, Stream
+from stacker.files import report as stack_report
+from stacker.io import read_frame, write_image
+
+log = logging.getLogger(__name__)
+
+PREVIEW_WIDTH = 480
+_DONE = object()
+
+
+@dataclass
+class Ticket:
+    index: int
+    path: Path
+    image: np.ndarray | None  # None: read it from ``path``
+
+
+class StackAborted(Exception):
+    pass
+
+
+class StackWorker:
+    """One job's stream.  ``submit`` frames in order, then ``finish`` (or ``abort``)."""
+
+    def __init__(
+        self,
+        plan: StackPlan,
+        count: int,
+        files: JobFiles,
+        *,
+        on_progress: Callable[[int, float], None] | None = None,
+        frame_paths: list[Path] | None = None,
+        nice: int = 10,
+    ) -> None:
+        self.plan = plan
+        self.files = files
+        self._count = count
+        self._on_progress = on_progress
+        self._nice = nice
+        self._frame_paths = frame_paths
+        self._queue: queue.Queue[object] = queue.Queue()
+        self._abort = threading.Event()
+        self._outputs: list[str] | None = None
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(
+            target=self._run, name=f"stack-{files.dir.name}", daemon=True
+        )
+        self.fused = 0
+        self.seconds_per_frame = 0.0
+
+    def start(self) -> None:
+        self._thread.start()
+
+    @property
+    def idle(self) -> bool:
+        """Nothing waiting: a frame handed over now is processed at once."""
+        return self._queue.empty()
+
+    def submit(self, ticket: Ticket) -> None:
+        self._queue.put(ticket)
+
+    def finish(self, timeout: float | None = None) -> list[str]:
+        """Wait for every frame to be fused and the results written; their file names.
+        Raises StackAborted if :meth:`request_abort` came first."""
+        self._queue.put(_DONE)
+        self._thread.join(timeout)
+        if self._thread.is_alive():
+            raise TimeoutError("stacking did not finish in time")
+        if self._error is not None:
+            raise self._error
+        if self._outputs is None:
+            raise StackAborted("stacking was stopped")
+        return self._outputs
+
+    def request_abort(self) -> None:
+        """Stop after the frame being fused (from any thread; does not wait)."""
+        self._abort.set()
+        self._queue.put(_DONE)
+
+    def abort(self) -> None:
+        self.request_abort()
+        self._thread.join()
+
+    # -- the thread ------------------------------------------------------------------
+    def _run(self) -> None:
+        # Not permitted, or not Linux: run at normal priority.
+        with contextlib.suppress(OSError, AttributeError):
+            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), self._nice)
+        options = StackOptions(
+            method=self.plan.method,
+            depth_map=self.plan.depth_map,
+            workers=max(1, min(4, (os.cpu_count() or 2) - 1)),
+        )
+        try:
+            with Stream(count=self._count, options=options) as stream:
+                self._consume(stream)
+                if self._abort.is_set():
+                    return
+                result = stream.finish()
+            self._outputs = self._write(result)
+        except BaseException as exc:  # reported to whoever calls finish()
+            self._error = exc
+
+    def _consume(self, stream: Stream) -> None:
+        while True:
+            item = self._queue.get()
+            if item is _DONE or self._abort.is_set():
+                return
+            assert isinstance(item, Ticket)
+            started = time.monotonic()
+            image = item.image if item.image is not None else read_frame(item.path)
+            item.image = None
+            stream.add(image, source=item.path)
+            del image
+            self.fused += 1
+            if item.index > stream.reference:  # one frame's work (the reference's add also
+                spent = time.monotonic() - started  # fuses every frame that came before it)
+                self.seconds_per_frame = (
+                    spent
+                    if not self.seconds_per_frame
+                    else 0.8 * self.seconds_per_frame + 0.2 * spent
+                )
+            self._write_preview(stream)
+            if self._on_progress:
+                self._on_progress(self.fused, self.seconds_per_frame)
+
+    def _write_preview(self, stream: Stream) -> None:
+        small = stream.preview(PREVIEW_WIDTH)
+        if small is None:
+            return
+        ok, buf = cv2.imencode(
+            ".jpg", cv2.cvtColor(small, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 85]
+        )
+        if ok:
+            write_atomic(self.files.path("preview.jpg"), buf.tobytes())
+
+    def _write(self, result: object) -> list[str]:
+        from stacker import StackResult
+
+        assert isinstance(result, StackResult)
+        outputs = []
+        for fmt in self.plan.outputs:
+            name = f"result.{fmt}"
+            write_image(self.files.path(name), result.fused)
+            outputs.append(name)
+        if self.plan.depth_map and result.depth is not None:
+            write_image(self.files.path("depth.png"), result.depth)
+            outputs.append("depth.png")
+        paths = self._frame_paths or [self.files.dir / e.file for e in self.files.entries()]
+        usable = paths if len(paths) == len(result.frames) else None
+        self.files.write_json("report.json", stack_report(result, usable))
+        outputs.append("report.json")
+        log.info("stacked %d frames into %s", len(result.frames), ", ".join(outputs))
+        return outputs

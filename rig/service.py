@@ -1,0 +1,344 @@
+"""The rig as one object: what the web layer (and the daemon) talk to.
+
+It opens the store and the devices, starts the runner, scheduler and callback sender,
+and offers the operations a phone page or a script needs.  Manual rail moves run on a
+worker thread of their own and hold the runner's rail lock, so a jog during a stack — or
+a second jog during a first — is refused (:class:`RigBusy`) instead of fighting over
+the motor.  If the hardware fails to open, the rig still comes up to say so loudly
+(status, page, log) and refuses jobs; it never falls back to the simulator.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import shutil
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+from rig.camera.base import CameraError, ExposureSettings
+from rig.config import Config
+from rig.devices import Devices, HardwareError, open_devices
+from rig.events import EventBus
+from rig.frames import JobFiles, write_atomic
+from rig.jobs.callbacks import CallbackSender
+from rig.jobs.runner import Runner, job_summary
+from rig.jobs.schedule import Scheduler
+from rig.plan import StackPlan
+from rig.rail import RailError
+from rig.store import Conflict, Job, Store
+
+log = logging.getLogger(__name__)
+
+LIGHT_AUTO_OFF_S = 300.0  # a light switched on for framing goes off by itself after this
+
+
+class RigBusy(RuntimeError):
+    """The rail (or camera) is in use: a stack runs or a manual move is under way."""
+
+
+class HardwareUnavailable(RuntimeError):
+    """The hardware did not start; the message says why."""
+
+
+class Rig:
+    def __init__(self, config: Config, *, simulate: bool) -> None:
+        self.config = config
+        self.simulate = simulate
+        self.data_dir = config.data_dir
+        self.bus = EventBus()
+        self.devices: Devices | None = None
+        self.hardware_error: str | None = None
+        self._manual = ThreadPoolExecutor(1, thread_name_prefix="manual-rail")
+        self._manual_error: str | None = None
+        self._marks: dict[str, float] = {}
+        self._light_timer: threading.Timer | None = None
+        self.started = time.time()
+
+    # -- life cycle ------------------------------------------------------------------
+    def open(self, *, start_runner: bool = True) -> None:
+        """Open store and devices and start the background threads (``start_runner``
+        False leaves jobs queued: for exercising the API alone)."""
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self.store = Store(self.data_dir / "macrorig.db")
+        for job in self.store.interrupt_leftovers():
+            kept = JobFiles(self.data_dir, job.id).reconcile()
+            self.store.update_job(job.id, frames_done=len(kept))
+            log.warning(
+                "job %s was interrupted by a stop of the daemon; %d frames kept "
+                "(resume or restack it)",
+                job.id,
+                len(kept),
+            )
+        try:
+            self.devices = open_devices(self.config, simulate=self.simulate)
+        except HardwareError as exc:
+            self.hardware_error = str(exc)
+            log.error(
+                "HARDWARE NOT AVAILABLE: %s — the web page and API work, stacks are refused", exc
+            )
+        self._marks = self._load_marks()
+        size = self.config.sim.resolution if self.simulate else self.config.camera.resolution
+        rail = self.config.rail
+        self.runner = Runner(
+            self.devices,
+            self.store,
+            self.bus,
+            data_dir=self.data_dir,
+            soft_limits=(rail.soft_min_mm, rail.soft_max_mm),
+            frame_size=tuple(size),  # type: ignore[arg-type]
+            hardware_error=self.hardware_error,
+        )
+        self.scheduler = Scheduler(self.store, self.bus, self.runner.submit, self.runner.busy)
+        self.callbacks = CallbackSender(self.bus, self.store)
+        if start_runner:
+            self.runner.start()
+        self.scheduler.start()
+        self.callbacks.start()
+
+    def close(self) -> None:
+        """Stop after the current frame, then release everything: driver disabled, LED off."""
+        self.scheduler.stop()
+        self.runner.shutdown()
+        if self.devices is not None:
+            with contextlib.suppress(Exception):  # it may not be moving at all
+                self.devices.rail.stop()
+        self._manual.shutdown(wait=True, cancel_futures=True)
+        self._cancel_light_timer()
+        if self.devices is not None:
+            self.devices.close()
+        self.callbacks.stop()
+        self.store.close()
+
+    def health(self) -> tuple[bool, str]:
+        """For the systemd watchdog: the runner thread lives and is not stuck."""
+        if not self.runner.alive:
+            return False, "the runner thread has died"
+        return self.runner.heartbeat.healthy()
+
+    # -- status ----------------------------------------------------------------------
+    def status(self) -> dict[str, Any]:
+        usage = shutil.disk_usage(self.data_dir)
+        current = self.runner.current
+        return {
+            "simulated": self.simulate,
+            "hardware_error": self.hardware_error,
+            "rail": self.rail_status(),
+            "camera": self._camera_status(),
+            "light": self._light_status(),
+            "job": job_summary(self.store.job(current.id)) if current else None,
+            "progress": self.runner.progress.as_dict() if self.runner.progress else None,
+            "queue": [job_summary(j) for j in self.store.queued()],
+            "marks": dict(self._marks),
+            "disk": {"free_bytes": usage.free, "total_bytes": usage.total, "low": usage.free < 1e9},
+            "cpu_temperature_c": cpu_temperature(),
+            "uptime_s": round(time.time() - self.started, 1),
+        }
+
+    def rail_status(self) -> dict[str, Any]:
+        if self.devices is None:
+            return {"available": False, "error": self.hardware_error}
+        status = dict(self.devices.rail.status())
+        status["available"] = True
+        status["busy"] = self.runner.rail_lock.locked()
+        status["manual_error"] = self._manual_error
+        status["soft_limits_mm"] = [self.config.rail.soft_min_mm, self.config.rail.soft_max_mm]
+        return status
+
+    def _camera_status(self) -> dict[str, Any]:
+        if self.devices is None:
+            return {"available": False, "error": self.hardware_error}
+        try:
+            return {"available": True, **self.devices.camera.status()}
+        except HardwareError as exc:
+            return {"available": False, "error": str(exc)}
+
+    def _light_status(self) -> dict[str, Any]:
+        if self.devices is None:
+            return {"available": False}
+        light = self.devices.light
+        return {"available": True, "on": light.is_lit, "level": light.level}
+
+    # -- manual rail control ---------------------------------------------------------
+    def _require_devices(self) -> Devices:
+        if self.devices is None:
+            raise HardwareUnavailable(f"the rig's hardware is not available: {self.hardware_error}")
+        return self.devices
+
+    def _manual_move(self, what: str, action: Any) -> None:
+        """Run a move on the manual worker, holding the rail lock; refuse if busy."""
+        devices = self._require_devices()
+        if not self.runner.rail_lock.acquire(blocking=False):
+            current = self.runner.current
+            if current is not None:
+                raise RigBusy(f"a stack is running (job {current.id}); cancel it or wait")
+            raise RigBusy("the rail is already moving; wait for it or press stop")
+        self._manual_error = None
+        self.bus.publish("rail", action=what, state="moving")
+
+        def work() -> None:
+            try:
+                action(devices.rail)
+            except (RailError, ValueError) as exc:
+                self._manual_error = str(exc)
+                log.warning("%s failed: %s", what, exc)
+            except Exception as exc:  # the worker must keep working for the next request
+                self._manual_error = f"internal error: {exc}"
+                log.exception("%s failed", what)
+            finally:
+                self.runner.rail_lock.release()
+                self.bus.publish(
+                    "rail",
+                    action=what,
+                    state="stopped",
+                    error=self._manual_error,
+                    position_mm=devices.rail.position_mm,
+                    known=devices.rail.known,
+                )
+
+        self._manual.submit(work)
+
+    def move_to(self, mm: float) -> None:
+        lo, hi = self.config.rail.soft_min_mm, self.config.rail.soft_max_mm
+        if not lo <= mm <= hi:
+            raise ValueError(f"{mm:g} mm is outside the rail's soft limits ({lo:g}–{hi:g} mm)")
+        rail = self._require_devices().rail
+        if not rail.known:
+            raise RigBusy("the rail position is unknown: home the rail first")
+        self._manual_move(f"move to {mm:g} mm", lambda r: r.move_to(mm))
+
+    def jog(self, mm: float) -> None:
+        travel = self.config.rail.travel_mm
+        if abs(mm) > travel:
+            raise ValueError(f"a jog of {mm:+g} mm is longer than the rail ({travel:g} mm)")
+        rail = self._require_devices().rail
+        lo, hi = self.config.rail.soft_min_mm, self.config.rail.soft_max_mm
+        target = rail.position_mm + mm
+        if rail.known and not lo <= target <= hi:
+            raise ValueError(
+                f"jogging {mm:+g} mm would go to {target:.3f} mm, outside the soft limits "
+                f"({lo:g}–{hi:g} mm)"
+            )
+        self._manual_move(f"jog {mm:+g} mm", lambda r: r.move_by(mm))
+
+    def home(self) -> None:
+        self._manual_move("home", lambda r: r.home())
+
+    def stop_rail(self) -> None:
+        """Decelerate whatever moves the rail now (a manual move; a stack is cancelled
+        through its job instead, so the frames stay consistent)."""
+        devices = self._require_devices()
+        if self.runner.current is None:
+            devices.rail.stop()
+
+    def set_mark(self, which: str) -> float:
+        rail = self._require_devices().rail
+        if not rail.known:
+            raise RigBusy("the rail position is unknown: home the rail first")
+        self._marks[which] = round(rail.position_mm, 4)
+        write_atomic(self.data_dir / "marks.json", json.dumps(self._marks).encode())
+        self.bus.publish("marks", **self._marks)
+        return self._marks[which]
+
+    def _load_marks(self) -> dict[str, float]:
+        try:
+            data = json.loads((self.data_dir / "marks.json").read_text())
+            return {k: float(v) for k, v in data.items() if k in ("start", "end")}
+        except (OSError, ValueError, AttributeError):
+            return {}
+
+    # -- camera and light ------------------------------------------------------------
+    def preview_jpeg(self) -> bytes | None:
+        return self._require_devices().camera.preview_jpeg()
+
+    def snapshot(self) -> Any:
+        """A full-resolution frame now (refused during a stack)."""
+        devices = self._require_devices()
+        if self.runner.current is not None:
+            raise RigBusy("a stack is running: the camera is taking its frames")
+        return devices.camera.capture()
+
+    def exposure(
+        self,
+        mode: str,
+        exposure_us: int | None = None,
+        gain: float | None = None,
+        colour_gains: tuple[float, float] | None = None,
+    ) -> ExposureSettings | None:
+        camera = self._require_devices().camera
+        if self.runner.current is not None:
+            raise RigBusy("a stack is running with its exposure fixed")
+        try:
+            if mode == "auto":
+                camera.unlock_exposure()
+                return None
+            if mode == "lock":
+                return camera.lock_exposure()
+            if exposure_us is None or gain is None:
+                raise ValueError("fixed exposure needs exposure_us and gain")
+            current = camera.exposure
+            gains = colour_gains or (current.colour_gains if current else (1.0, 1.0))
+            return camera.set_exposure(exposure_us, gain, gains)
+        except CameraError as exc:
+            raise HardwareUnavailable(f"camera: {exc}") from exc
+
+    def set_light(self, level: float) -> None:
+        """Light for framing (0 = off); goes off by itself after a while."""
+        light = self._require_devices().light
+        if self.runner.current is not None:
+            raise RigBusy("a stack is running: it switches the light itself")
+        self._cancel_light_timer()
+        if level <= 0:
+            light.off()
+            return
+        light.on(level)
+        self._light_timer = threading.Timer(LIGHT_AUTO_OFF_S, self._auto_off)
+        self._light_timer.daemon = True
+        self._light_timer.start()
+
+    def _auto_off(self) -> None:
+        if self.devices is not None and self.runner.current is None:
+            self.devices.light.off()
+            self.bus.publish("light", on=False, reason="switched off after being left on")
+
+    def _cancel_light_timer(self) -> None:
+        if self._light_timer is not None:
+            self._light_timer.cancel()
+            self._light_timer = None
+
+    # -- jobs ------------------------------------------------------------------------
+    def submit(self, plan: StackPlan, **kwargs: Any) -> tuple[Job, bool]:
+        return self.runner.submit(plan, **kwargs)
+
+    def job_files(self, job: Job) -> JobFiles:
+        return JobFiles(self.data_dir, job.id)
+
+    def frame_files(self, job: Job) -> JobFiles:
+        """Where a job's frames are (a restack's are in its source job)."""
+        return JobFiles(
+            self.data_dir, job.source_job if job.kind == "restack" and job.source_job else job.id
+        )
+
+    def delete_job(self, job_id: str) -> None:
+        job = self.store.job(job_id)
+        if job.active:
+            raise Conflict(f"job {job_id} is {job.state}: cancel it first")
+        dependants = [
+            j.id for j in self.store.jobs(limit=10_000) if j.source_job == job_id and j.active
+        ]
+        if dependants:
+            raise Conflict(f"job {job_id}'s frames are being restacked ({', '.join(dependants)})")
+        JobFiles(self.data_dir, job_id).delete()
+        self.store.delete_job(job_id)
+        self.bus.publish("job_deleted", id=job_id)
+
+
+def cpu_temperature() -> float | None:
+    try:
+        return round(int(Path("/sys/class/thermal/thermal_zone0/temp").read_text()) / 1000.0, 1)
+    except (OSError, ValueError):
+        return None
