@@ -1,0 +1,374 @@
+"""The HTTP API: every route, auth on every route, the remote trigger, errors."""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+from http.server import BaseHTTPRequestHandler, HTTPServer
+from typing import ClassVar
+
+import pytest
+from fastapi.testclient import TestClient
+from rig_support import Watcher, fast_config
+
+from rig.service import Rig
+from web.app import create_app
+from web.auth import Auth
+
+TOKEN = "test-token-123"
+PLAN = {"start_mm": 10, "end_mm": 12, "count": 5, "settle_s": 0}
+
+
+@pytest.fixture
+def rig(tmp_path):
+    r = Rig(fast_config(tmp_path), simulate=True)
+    r.open()
+    yield r
+    r.close()
+
+
+@pytest.fixture
+def app(rig):
+    return create_app(rig, Auth(token=TOKEN, password="correct horse"))
+
+
+@pytest.fixture
+def client(app):
+    with TestClient(app, headers={"Authorization": f"Bearer {TOKEN}"}) as c:
+        yield c
+
+
+@pytest.fixture
+def anon(app):
+    with TestClient(app) as c:
+        yield c
+
+
+def wait_done(client, watcher, job_id, after=0):
+    watcher.job_state(job_id, "done", "failed", "cancelled", after=after)
+    return client.get(f"/api/jobs/{job_id}").json()
+
+
+# -- auth ---------------------------------------------------------------------------------
+PUBLIC = {"/api/login", "/api/logout"}
+
+
+def test_every_api_route_needs_auth(app, anon):
+    """Walks the app's OpenAPI description, so a route added without auth fails here: it
+    must declare the bearer scheme and refuse a request that has no credentials."""
+    checked = 0
+    for path, operations in app.openapi()["paths"].items():
+        if not path.startswith("/api") or path in PUBLIC:
+            continue
+        for method, operation in operations.items():
+            assert operation.get("security") == [{"HTTPBearer": []}], (method, path)
+            response = anon.request(method.upper(), re.sub(r"\{[^}]+\}", "x", path))
+            assert response.status_code == 401, (method, path, response.status_code)
+            assert "Bearer" in response.headers.get("www-authenticate", "")
+            checked += 1
+    assert checked >= 30
+
+
+def test_docs_and_the_page_stay_public(anon):
+    assert anon.get("/docs").status_code == 200
+    assert anon.get("/openapi.json").status_code == 200
+    assert anon.get("/").status_code == 200
+
+
+def test_login_sets_a_strict_httponly_session_cookie(anon):
+    bad = anon.post("/api/login", json={"secret": "nope"})
+    assert bad.status_code == 401
+    for secret in (TOKEN, "correct horse"):
+        anon.cookies.clear()
+        ok = anon.post("/api/login", json={"secret": secret})
+        assert ok.status_code == 200
+        cookie = ok.headers["set-cookie"]
+        assert "HttpOnly" in cookie and "SameSite=strict" in cookie.replace("Strict", "strict")
+        assert anon.get("/api/status").status_code == 200
+    anon.post("/api/logout")
+    anon.cookies.clear()
+    assert anon.get("/api/status").status_code == 401
+
+
+def test_failed_logins_are_slowed_down(app, anon):
+    auth = app.state.auth
+    for _ in range(3):
+        anon.post("/api/login", json={"secret": "wrong"})
+    assert max(auth._failures.values()) == 3
+
+
+# -- status, rail, camera -----------------------------------------------------------------
+def test_status_reports_the_rig(client):
+    s = client.get("/api/status").json()
+    assert s["simulated"] is True and s["hardware_error"] is None
+    assert {"rail", "camera", "light", "job", "queue", "disk", "cpu_temperature_c"} <= set(s)
+    assert s["disk"]["free_bytes"] > 0
+
+
+def test_jog_home_marks_and_limits(rig, client):
+    watcher = Watcher(rig)
+    assert client.post("/api/rail/home").status_code == 202
+    watcher.wait(lambda e: e.type == "rail" and e.data["state"] == "stopped")
+    assert client.post("/api/rail/move", json={"mm": 10}).status_code == 202
+    watcher.wait(
+        lambda e: e.type == "rail" and e.data["state"] == "stopped" and "move" in e.data["action"]
+    )
+    assert client.post("/api/rail/marks/start").json()["start"] == pytest.approx(10, abs=0.01)
+    assert client.post("/api/rail/jog", json={"mm": 2}).status_code == 202
+    watcher.wait(
+        lambda e: e.type == "rail" and e.data["state"] == "stopped" and "jog" in e.data["action"]
+    )
+    assert client.post("/api/rail/marks/end").json()["end"] == pytest.approx(12, abs=0.01)
+    out = client.post("/api/rail/move", json={"mm": 80})
+    assert out.status_code == 400 and "outside the rail's soft limits" in out.json()["detail"]
+    assert client.post("/api/rail/marks/middle").status_code == 422
+
+
+def test_preview_snapshot_zoom_and_peaking_are_jpegs(client):
+    for url in (
+        "/api/camera/preview.jpg",
+        "/api/camera/preview.jpg?peaking=true",
+        "/api/camera/snapshot.jpg",
+        "/api/camera/zoom.jpg?x=0.3&y=0.6&size=128&peaking=true",
+    ):
+        r = client.get(url)
+        assert r.status_code == 200 and r.headers["content-type"] == "image/jpeg", url
+        assert r.content[:2] == b"\xff\xd8"
+    assert client.get("/api/camera/zoom.jpg?x=2").status_code == 422
+
+
+def test_mjpeg_preview_streams_jpeg_parts(client):
+    with client.stream("GET", "/api/camera/preview.mjpg") as r:
+        assert r.headers["content-type"].startswith("multipart/x-mixed-replace; boundary=")
+        head = b""
+        for chunk in r.iter_bytes():
+            head += chunk
+            if head.count(b"\xff\xd8") >= 1 and b"Content-Type: image/jpeg" in head:
+                break
+    assert b"--macrorigframe" in head
+
+
+def test_exposure_and_light(client):
+    locked = client.post("/api/camera/exposure", json={"mode": "lock"}).json()
+    assert locked["mode"] == "fixed" and locked["exposure_us"] > 0
+    assert client.post("/api/camera/exposure", json={"mode": "auto"}).json()["mode"] == "auto"
+    fixed = client.post(
+        "/api/camera/exposure", json={"mode": "fixed", "exposure_us": 5000, "gain": 2}
+    ).json()
+    assert fixed["exposure_us"] == 5000
+    assert client.post("/api/camera/light", json={"level": 0.5}).json()["on"] is True
+    assert client.post("/api/camera/light", json={"level": 0}).json()["on"] is False
+    assert client.post("/api/camera/light", json={"level": 2}).status_code == 422
+
+
+# -- plans, presets, schedules ------------------------------------------------------------
+def test_dof_calculator_and_plan_check(client):
+    dof = client.post("/api/plans/dof", json={"magnification": 1, "f_number": 16}).json()
+    assert dof["dof_um"] == pytest.approx(2252.8, abs=0.1) and dof["step_um"] == pytest.approx(
+        0.7 * 2252.8, abs=0.2
+    )
+    check = client.post(
+        "/api/plans/check", json={"start_mm": 10, "end_mm": 12, "step_um": 300}
+    ).json()
+    assert check["frames"] == 8 and check["estimated_s"] > 0
+    bad = client.post("/api/plans/check", json={"start_mm": 10, "end_mm": 99, "count": 5})
+    assert bad.status_code == 422 and "soft limits" in bad.json()["detail"]
+
+
+def test_presets_crud(client):
+    assert client.put("/api/presets/bee", json={"plan": PLAN}).status_code == 200
+    assert client.get("/api/presets/bee").json()["plan"]["count"] == 5
+    assert [p["name"] for p in client.get("/api/presets").json()] == ["bee"]
+    assert client.delete("/api/presets/bee").status_code == 204
+    assert client.get("/api/presets/bee").status_code == 404
+
+
+def test_schedules_crud(client):
+    client.put("/api/presets/bee", json={"plan": PLAN})
+    made = client.post(
+        "/api/schedules",
+        json={"preset": "bee", "every_min": 30, "times": 4, "start_at": 4_000_000_000},
+    )
+    assert made.status_code == 201
+    sid = made.json()["id"]
+    assert client.get(f"/api/schedules/{sid}").json()["times"] == 4
+    assert client.patch(f"/api/schedules/{sid}", json={"enabled": False}).json()["enabled"] is False
+    assert (
+        client.post(
+            "/api/schedules", json={"preset": "nope", "every_min": 5, "times": 1}
+        ).status_code
+        == 404
+    )
+    assert client.post("/api/schedules", json={"preset": "bee", "every_min": 5}).status_code == 422
+    assert client.delete(f"/api/schedules/{sid}").status_code == 204
+    assert client.get("/api/schedules").json() == []
+
+
+# -- jobs: the remote trigger -------------------------------------------------------------
+def test_trigger_a_stack_and_fetch_its_results(rig, client):
+    watcher = Watcher(rig)
+    r = client.post("/api/jobs", json={"plan": PLAN})
+    assert r.status_code == 201
+    job = r.json()
+    assert job["state"] == "queued" and r.headers["location"] == f"/api/jobs/{job['id']}"
+    done = wait_done(client, watcher, job["id"])
+    assert done["state"] == "done"
+    for name in ("result.jpg", "depth.png", "report.json", "preview.jpg"):
+        got = client.get(done["urls"][name])
+        assert got.status_code == 200 and got.content, name
+    frames = client.get(f"/api/jobs/{job['id']}/frames").json()
+    assert len(frames) == 5
+    assert client.get(frames[0]["url"]).content[:2] == b"\xff\xd8"
+    assert client.get(f"/api/jobs/{job['id']}/frames/99").status_code == 404
+    assert client.get(f"/api/jobs/{job['id']}/result.tif").status_code == 404  # not asked for
+    assert client.get("/api/jobs").json()[0]["id"] == job["id"]
+
+
+def test_a_preset_can_be_triggered_by_name(rig, client):
+    watcher = Watcher(rig)
+    client.put("/api/presets/quick", json={"plan": {**PLAN, "count": 3}})
+    job = client.post("/api/jobs", json={"preset": "quick"}).json()
+    assert wait_done(client, watcher, job["id"])["frames_done"] == 3
+    assert client.post("/api/jobs", json={"preset": "missing"}).status_code == 404
+
+
+def test_an_idempotency_key_makes_a_retry_safe(client):
+    headers = {"Idempotency-Key": "abc-1"}
+    first = client.post("/api/jobs", json={"plan": PLAN}, headers=headers)
+    second = client.post("/api/jobs", json={"plan": PLAN}, headers=headers)
+    assert first.status_code == 201 and second.status_code == 200
+    assert first.json()["id"] == second.json()["id"]
+    assert len(client.get("/api/jobs").json()) == 1
+
+
+def test_cancel_resume_restack_and_delete(rig, client):
+    watcher = Watcher(rig)
+    job = client.post("/api/jobs", json={"plan": {**PLAN, "count": 30, "settle_s": 0.05}}).json()
+    watcher.frame(job["id"], 2)
+    assert client.delete(f"/api/jobs/{job['id']}").status_code == 200
+    assert wait_done(client, watcher, job["id"])["state"] == "cancelled"
+    restack = client.post(f"/api/jobs/{job['id']}/restack", json={"method": "depthmap"})
+    assert restack.status_code == 201
+    assert wait_done(client, watcher, restack.json()["id"])["state"] == "done"
+    mark = watcher.mark()
+    resumed = client.post(f"/api/jobs/{job['id']}/resume")
+    assert resumed.status_code == 200
+    assert wait_done(client, watcher, job["id"], after=mark)["frames_done"] == 30
+    assert (
+        client.post(f"/api/jobs/{job['id']}/resume").status_code == 409
+    )  # done: nothing to resume
+    assert client.delete(f"/api/jobs/{job['id']}").status_code == 409  # nothing to cancel
+    assert client.delete(f"/api/jobs/{job['id']}/files").status_code == 204
+    assert client.get(f"/api/jobs/{job['id']}").status_code == 404
+    assert not (rig.data_dir / "jobs" / job["id"]).exists()
+
+
+def test_busy_rail_is_a_409(rig, client):
+    watcher = Watcher(rig)
+    job = client.post("/api/jobs", json={"plan": {**PLAN, "count": 30, "settle_s": 0.05}}).json()
+    watcher.frame(job["id"], 1)
+    r = client.post("/api/rail/jog", json={"mm": 1})
+    assert r.status_code == 409 and "a stack is running" in r.json()["detail"]
+    assert client.get("/api/camera/snapshot.jpg").status_code == 409
+    client.delete(f"/api/jobs/{job['id']}")
+    wait_done(client, watcher, job["id"])
+
+
+class _Receiver(BaseHTTPRequestHandler):
+    received: ClassVar[list[dict]] = []
+    fail_first = 0
+    arrived = threading.Event()
+
+    def do_POST(self) -> None:
+        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        if type(self).fail_first > 0:
+            type(self).fail_first -= 1
+            self.send_response(503)
+        else:
+            type(self).received.append(body)
+            type(self).arrived.set()
+            self.send_response(204)
+        self.end_headers()
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+def test_callback_is_delivered_with_retries(rig, client):
+    _Receiver.received, _Receiver.fail_first = [], 1
+    _Receiver.arrived.clear()
+    server = HTTPServer(("127.0.0.1", 0), _Receiver)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    rig.callbacks.first_pause_s = 0.05
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}/hook"
+        job = client.post("/api/jobs", json={"plan": PLAN, "callback_url": url}).json()
+        assert _Receiver.arrived.wait(60)  # delivered from its own thread after the job ends
+        assert _Receiver.received[0]["id"] == job["id"] and _Receiver.received[0]["state"] == "done"
+        assert _Receiver.fail_first == 0  # the first (failed) attempt was retried
+    finally:
+        server.shutdown()
+
+
+def test_server_sent_events_replay_what_a_client_missed(rig, client):
+    watcher = Watcher(rig)
+    job = client.post("/api/jobs", json={"plan": PLAN}).json()
+    watcher.job_state(job["id"], "done")
+    seen: list[tuple[str, dict]] = []
+    with client.stream("GET", "/api/events", headers={"Last-Event-ID": "0"}) as r:
+        assert r.headers["content-type"].startswith("text/event-stream")
+        event = None
+        for line in r.iter_lines():
+            if line.startswith("event:"):
+                event = line.split(":", 1)[1].strip()
+            elif line.startswith("data:") and event:
+                seen.append((event, json.loads(line.split(":", 1)[1])))
+                if event == "job" and seen[-1][1]["job"]["state"] == "done":
+                    break
+    states = [d["job"]["state"] for e, d in seen if e == "job"]
+    assert states == ["queued", "running", "stacking", "done"]
+    frames = [d["frame"] for e, d in seen if e == "frame"]
+    assert frames == [1, 2, 3, 4, 5]
+
+
+# -- bad input ----------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("body", "fragment"),
+    [
+        ('{"plan": {"start_mm": 10, "end_mm": 12}}', "either step_um or count"),
+        ('{"plan": {"start_mm": NaN, "end_mm": 12, "count": 3}}', "finite"),
+        ('{"plan": {"start_mm": 10, "end_mm": 12, "count": -3}}', "greater than or equal to 2"),
+        ('{"plan": {"start_mm": 10, "end_mm": 12, "step_um": -1}}', "greater than or equal to 0.1"),
+        ('{"plan": {"start_mm": 10, "end_mm": 90, "count": 3}}', "soft limits"),
+        (
+            '{"plan": {"start_mm": 10, "end_mm": 12, "count": 3}, "preset": "x"}',
+            "either plan or preset",
+        ),
+        ('{"plan": ', "JSON"),
+        ("[]", "valid dictionary"),
+        (
+            '{"plan": {"start_mm": 10, "end_mm": 12, "count": 3}, "callback_url": "ftp://x"}',
+            "callback_url",
+        ),
+    ],
+)
+def test_bad_plans_get_a_4xx_that_says_what_to_fix(client, body, fragment):
+    r = client.post("/api/jobs", content=body, headers={"Content-Type": "application/json"})
+    assert 400 <= r.status_code < 500
+    assert fragment.lower() in r.json()["detail"].lower()
+
+
+def test_oversized_bodies_are_refused(client):
+    r = client.post(
+        "/api/jobs", content=b"x" * 300_000, headers={"Content-Type": "application/json"}
+    )
+    assert r.status_code == 413
+
+
+def test_unknown_jobs_and_files(client):
+    assert client.get("/api/jobs/nope").status_code == 404
+    assert client.get("/api/jobs/nope/result.jpg").status_code == 404
+    job = client.post("/api/jobs", json={"plan": PLAN}).json()
+    for name in ("../macrorig.db", "..%2F..%2Fapi-token", "manifest.jsonl", "%2e%2e"):
+        assert client.get(f"/api/jobs/{job['id']}/{name}").status_code == 404, name

@@ -1,0 +1,107 @@
+"""The FastAPI application: routers per resource, auth on everything under /api that
+moves hardware, changes state or reads results; the phone page at ``/``."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from fastapi import Depends, FastAPI
+from fastapi.responses import FileResponse, JSONResponse
+from fastapi.staticfiles import StaticFiles
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from rig import __version__
+from rig.service import Rig
+from web import errors
+from web.auth import Auth, require_auth
+from web.routers import camera, events, jobs, plans, presets, rail, schedules, session, status
+
+STATIC = Path(__file__).parent / "static"
+MAX_BODY_BYTES = 256 * 1024  # a plan is a few hundred bytes
+
+
+class BodyLimit:
+    """413 for a request body over the limit, declared or streamed."""
+
+    def __init__(self, app: ASGIApp, limit: int) -> None:
+        self.app = app
+        self.limit = limit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = dict(scope.get("headers", [])).get(b"content-length")
+        if declared is not None and (not declared.isdigit() or int(declared) > self.limit):
+            await _too_large(self.limit)(scope, receive, send)
+            return
+        seen = 0
+
+        async def limited() -> Message:
+            nonlocal seen
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > self.limit:
+                    raise _BodyTooLarge
+            return message
+
+        try:
+            await self.app(scope, limited, send)
+        except _BodyTooLarge:
+            await _too_large(self.limit)(scope, receive, send)
+
+
+class _BodyTooLarge(Exception):
+    pass
+
+
+def _too_large(limit: int) -> JSONResponse:
+    return JSONResponse(
+        {"detail": f"request body too large (at most {limit // 1024} KiB)"}, status_code=413
+    )
+
+
+def create_app(
+    rig: Rig,
+    auth: Auth,
+    *,
+    on_startup: Callable[[], Awaitable[None] | None] | None = None,
+    on_shutdown: Callable[[], Awaitable[None] | None] | None = None,
+) -> FastAPI:
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        if on_startup is not None:
+            result = on_startup()
+            if result is not None:
+                await result
+        yield
+        if on_shutdown is not None:
+            result = on_shutdown()
+            if result is not None:
+                await result
+
+    app = FastAPI(
+        title="macrorig",
+        version=__version__,
+        lifespan=lifespan,
+        description="Focus-stacking macro rig: rail, camera, light, stacks. "
+        "Send `Authorization: Bearer <token>` (the token is in `<data>/api-token`).",
+    )
+    app.state.rig = rig
+    app.state.auth = auth
+    errors.install(app)
+    protected = [Depends(require_auth)]
+    for module in (status, rail, camera, plans, presets, jobs, schedules, events):
+        app.include_router(module.router, dependencies=protected)
+    app.include_router(session.router)
+    app.add_middleware(BodyLimit, limit=MAX_BODY_BYTES)
+
+    @app.get("/", include_in_schema=False)
+    def page() -> FileResponse:
+        return FileResponse(STATIC / "index.html", headers={"Cache-Control": "no-cache"})
+
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    return app

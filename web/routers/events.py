@@ -1,0 +1,32 @@
+"""Server-Sent Events: job and rig events as they happen."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Header, Request
+from sse_starlette.sse import EventSourceResponse
+
+from rig.service import Rig
+from web.deps import RigDep
+
+router = APIRouter(prefix="/api", tags=["events"])
+
+
+async def _stream(request: Request, rig: Rig, after: int | None) -> AsyncIterator[dict[str, Any]]:
+    async for event in rig.bus.subscribe(after=after):
+        if await request.is_disconnected():
+            return
+        yield {"id": str(event.id), "event": event.type, "data": json.dumps(event.as_dict())}
+
+
+@router.get("/events")
+async def events(
+    request: Request, rig: RigDep, last_event_id: Annotated[str | None, Header()] = None
+) -> EventSourceResponse:
+    """``job`` (state changes), ``frame`` (frame n of N, ETA), ``fused``, ``rail``,
+    ``schedule``… — reconnect with ``Last-Event-ID`` to get what was missed."""
+    after = int(last_event_id) if last_event_id and last_event_id.isdigit() else None
+    return EventSourceResponse(_stream(request, rig, after), ping=15)

@@ -1,0 +1,66 @@
+"""Schedules: repeat a preset every T minutes, K times or until a time."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from fastapi import APIRouter, Response, status
+
+from rig.store import Schedule
+from web.deps import RigDep
+from web.models import ScheduleIn, SchedulePatch
+
+router = APIRouter(prefix="/api/schedules", tags=["schedules"])
+
+
+def _out(s: Schedule) -> dict[str, Any]:
+    return {
+        "id": s.id,
+        "preset": s.preset,
+        "every_min": s.every_min,
+        "times": s.times,
+        "until": s.until,
+        "next_at": s.next_at,
+        "runs": s.runs,
+        "skipped": s.skipped,
+        "enabled": s.enabled,
+        "last_job": s.last_job,
+    }
+
+
+@router.get("")
+def list_schedules(rig: RigDep) -> list[dict[str, Any]]:
+    return [_out(s) for s in rig.store.schedules()]
+
+
+@router.post("", status_code=status.HTTP_201_CREATED)
+def create_schedule(body: ScheduleIn, rig: RigDep) -> dict[str, Any]:
+    rig.store.preset(body.preset)  # 404 now rather than a skipped slot later
+    now = time.time()
+    if body.until is not None and body.until <= now:
+        raise ValueError("until is in the past")
+    s = rig.store.create_schedule(
+        preset=body.preset,
+        every_min=body.every_min,
+        times=body.times,
+        until=body.until,
+        start_at=body.start_at or now,
+    )
+    return _out(s)
+
+
+@router.get("/{schedule_id}")
+def get_schedule(schedule_id: str, rig: RigDep) -> dict[str, Any]:
+    return _out(rig.store.schedule(schedule_id))
+
+
+@router.patch("/{schedule_id}")
+def patch_schedule(schedule_id: str, body: SchedulePatch, rig: RigDep) -> dict[str, Any]:
+    return _out(rig.store.update_schedule(schedule_id, enabled=body.enabled))
+
+
+@router.delete("/{schedule_id}", status_code=status.HTTP_204_NO_CONTENT)
+def delete_schedule(schedule_id: str, rig: RigDep) -> Response:
+    rig.store.delete_schedule(schedule_id)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)

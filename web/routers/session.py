@@ -1,0 +1,37 @@
+"""Logging in from the phone page (the token, or the password from the config)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, HTTPException, Request, Response, status
+
+from web.auth import COOKIE, Auth
+from web.models import Login
+
+router = APIRouter(prefix="/api", tags=["session"])
+
+
+@router.post("/login")
+async def login(body: Login, request: Request, response: Response) -> dict[str, bool]:
+    auth: Auth = request.app.state.auth
+    client = request.client.host if request.client else "?"
+    if not auth.check_secret(body.secret):
+        await auth.slow_down(client)
+        raise HTTPException(status.HTTP_401_UNAUTHORIZED, detail="wrong token or password")
+    auth.forgive(client)
+    response.set_cookie(
+        COOKIE,
+        auth.new_session(),
+        httponly=True,
+        samesite="strict",
+        max_age=int(auth.session_s),
+        path="/",
+    )
+    return {"ok": True}
+
+
+@router.post("/logout")
+async def logout(request: Request, response: Response) -> dict[str, bool]:
+    auth: Auth = request.app.state.auth
+    auth.end_session(request.cookies.get(COOKIE))
+    response.delete_cookie(COOKIE, path="/")
+    return {"ok": True}
