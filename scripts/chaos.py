@@ -25,10 +25,7 @@ import argparse
 import contextlib
 import json
 import random
-import signal
-import socket
 import sqlite3
-import subprocess
 import sys
 import tempfile
 import threading
@@ -42,73 +39,10 @@ import httpx
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+from daemon_proc import Daemon, Violation, free_port
 from rig_support import config_file
 
 MOMENTS = ("random", "after-frame", "while-writing", "stacking", "creating-job")
-
-
-class Violation(Exception):
-    pass
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
-class Daemon:
-    def __init__(self, config: Path, data: Path, port: int) -> None:
-        self.data = data
-        self.proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "rig",
-                "serve",
-                "--sim",
-                "--config",
-                str(config),
-                "--port",
-                str(port),
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        self.http = httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30)
-        deadline = time.monotonic() + 60
-        while True:
-            if self.proc.poll() is not None:
-                raise Violation(f"the daemon did not start: {self.proc.stderr.read()[-2000:]}")  # type: ignore[union-attr]
-            try:
-                self.http.get("/api/status")
-                break
-            except httpx.TransportError:
-                if time.monotonic() > deadline:
-                    raise Violation("the daemon did not answer within 60 s") from None
-                time.sleep(0.02)
-        self.http.headers["Authorization"] = "Bearer " + (data / "api-token").read_text().strip()
-
-    def get(self, path: str) -> Any:
-        r = self.http.get(path)
-        r.raise_for_status()
-        return r.json()
-
-    def post(self, path: str, body: Any = None) -> httpx.Response:
-        return self.http.post(path, json=body)
-
-    def kill(self) -> None:
-        self.proc.send_signal(signal.SIGKILL)
-        self.proc.wait(30)
-        self.http.close()
-
-    def stop(self) -> int:
-        self.proc.send_signal(signal.SIGTERM)
-        code = self.proc.wait(60)
-        self.http.close()
-        return code
 
 
 def complete_jpeg(path: Path) -> bool:
