@@ -43,7 +43,7 @@ def main() -> int:
     ap = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    ap.add_argument("--examples", type=int, default=300, help="generated requests per operation")
+    ap.add_argument("--examples", type=int, default=320, help="generated requests per operation")
     ap.add_argument("--hang-s", type=float, default=10.0)
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args()

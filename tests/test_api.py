@@ -76,6 +76,14 @@ def test_docs_and_the_page_stay_public(anon):
     assert anon.get("/").status_code == 200
 
 
+def test_the_page_and_its_scripts_are_revalidated_not_cached_stale(anon):
+    for path in ("/", "/static/app.js", "/static/app.css"):
+        r = anon.get(path)
+        assert r.status_code == 200 and r.headers["cache-control"] == "no-cache", path
+    etag = anon.get("/static/app.js").headers["etag"]
+    assert anon.get("/static/app.js", headers={"If-None-Match": etag}).status_code == 304
+
+
 def test_login_sets_a_strict_httponly_session_cookie(anon):
     bad = anon.post("/api/login", json={"secret": "nope"})
     assert bad.status_code == 401
@@ -89,6 +97,25 @@ def test_login_sets_a_strict_httponly_session_cookie(anon):
     anon.post("/api/logout")
     anon.cookies.clear()
     assert anon.get("/api/status").status_code == 401
+
+
+def test_a_session_survives_a_restart_and_ends_at_logout_or_expiry():
+    """The cookie is signed, not remembered: a new daemon (a new Auth with the same
+    token) accepts it; logout, a forged MAC, expiry or a changed token end it."""
+    first = Auth(token=TOKEN)
+    sid = first.new_session()
+    restarted = Auth(token=TOKEN)
+    assert restarted.session_valid(sid)
+    body, _, mac = sid.rpartition(".")
+    assert not restarted.session_valid(f"{body}.{'0' * len(mac)}")
+    assert not restarted.session_valid("9999999999.x." + mac)  # a longer expiry, same MAC
+    assert not Auth(token="another-token").session_valid(sid)
+    assert not Auth(token=TOKEN, session_s=-1).session_valid(
+        Auth(token=TOKEN, session_s=-1).new_session()
+    )
+    restarted.end_session(sid)
+    assert not restarted.session_valid(sid)
+    assert restarted.session_valid(restarted.new_session())
 
 
 def test_failed_logins_are_slowed_down(app, anon):

@@ -98,6 +98,24 @@ def test_cancel_stops_after_the_current_frame_returns_and_keeps_the_frames(rig):
     assert (JobFiles(rig.data_dir, again.id).path("result.jpg")).is_file()
 
 
+def test_an_interrupted_restack_resumes_by_fusing_again(rig):
+    watcher = Watcher(rig)
+    job, _ = rig.submit(StackPlan(start_mm=10, end_mm=12, count=4, settle_s=0))
+    assert watcher.job_state(job.id, "done", "failed")["state"] == "done"
+    again = rig.runner.restack(job.id, method="depthmap")
+    assert watcher.job_state(again.id, "done", "failed")["state"] == "done"
+    # What start-up does to a job it finds running (the daemon died while it fused):
+    rig.store.set_state(again.id, "interrupted", error="the daemon stopped while this job ran")
+    mark = watcher.mark()
+    assert rig.runner.resume(again.id).state == "queued"
+    resumed = watcher.job_state(again.id, "done", "failed", after=mark)
+    assert resumed["state"] == "done", resumed["error"]
+    stored = rig.store.job(again.id)
+    assert stored.kind == "restack" and stored.plan["method"] == "depthmap"
+    assert "result.jpg" in stored.outputs
+    assert len(rig.store.jobs()) == 2  # the same job finished, no new one
+
+
 def test_manual_moves_are_refused_while_a_stack_runs(rig):
     watcher = Watcher(rig)
     job, _ = rig.submit(StackPlan(start_mm=10, end_mm=12, count=20, settle_s=0.05))

@@ -10,6 +10,7 @@ same client, up to a few seconds).
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import hmac
 import os
 import secrets
@@ -54,7 +55,7 @@ class Auth:
     password: str | None = None
     enabled: bool = True
     session_s: float = 30 * 24 * 3600.0
-    _sessions: dict[str, float] = field(default_factory=dict)
+    _ended: dict[str, float] = field(default_factory=dict)  # logged out, until expiry
     _failures: dict[str, int] = field(default_factory=dict)
 
     def check_secret(self, secret: str) -> bool:
@@ -64,21 +65,30 @@ class Auth:
         return ok
 
     def new_session(self) -> str:
-        sid = secrets.token_urlsafe(32)
-        now = time.time()
-        self._sessions = {k: v for k, v in self._sessions.items() if v > now}
-        self._sessions[sid] = now + self.session_s
-        return sid
+        """A signed cookie value ``<expiry>.<nonce>.<mac>``: it needs no server-side
+        state, so a phone stays logged in when the daemon restarts (a crash restart at
+        night must not lock the photographer out), and changing the token ends them all."""
+        body = f"{int(time.time() + self.session_s)}.{secrets.token_urlsafe(16)}"
+        return f"{body}.{self._sign(body)}"
 
     def end_session(self, sid: str | None) -> None:
-        if sid:
-            self._sessions.pop(sid, None)
+        if sid and self.session_valid(sid):
+            now = time.time()
+            self._ended = {k: v for k, v in self._ended.items() if v > now}
+            self._ended[sid] = float(sid.split(".", 1)[0])
 
     def session_valid(self, sid: str | None) -> bool:
-        if not sid:
+        if not sid or sid in self._ended:
             return False
-        expires = self._sessions.get(sid)
-        return expires is not None and expires > time.time()
+        body, _, mac = sid.rpartition(".")
+        expires, _, _nonce = body.partition(".")
+        if not (mac and _equal(mac, self._sign(body)) and expires.isdigit()):
+            return False
+        return int(expires) > time.time()
+
+    def _sign(self, body: str) -> str:
+        key = hashlib.sha256(b"macrorig session key\0" + self.token.encode()).digest()
+        return hmac.new(key, body.encode(), hashlib.sha256).hexdigest()
 
     async def slow_down(self, client: str) -> None:
         """After a failed login: wait longer each time this client fails."""

@@ -208,14 +208,16 @@ class Runner:
         raise Conflict(f"job {job_id} is {job.state}: there is nothing to cancel")
 
     def resume(self, job_id: str) -> Job:
-        """Continue an interrupted (or cancelled/failed) stack at its next frame."""
+        """Continue an interrupted (or cancelled/failed) stack at its next frame; a
+        restack starts its fusion again (its frames are all saved)."""
         job = self.store.job(job_id)
-        if job.kind != "stack" or job.state not in ("interrupted", "cancelled", "failed"):
+        if job.state not in ("interrupted", "cancelled", "failed"):
             raise Conflict(
                 f"job {job_id} is {job.state}: "
-                "only an interrupted, cancelled or failed stack can resume"
+                "only an interrupted, cancelled or failed job can resume"
             )
-        self._check_available()
+        if job.kind == "stack":
+            self._check_available()
         job = self.store.set_state(
             job_id,
             "queued",

@@ -46,7 +46,7 @@ function card(job) {
   const actions = [];
   if (urls["result.jpg"]) actions.push(button("View", "primary", () => openViewer(job, "result.jpg")));
   if (urls["depth.png"]) actions.push(button("Depth map", "", () => openViewer(job, "depth.png")));
-  if (job.kind === "stack" && ["interrupted", "cancelled", "failed"].includes(job.state)) {
+  if (["interrupted", "cancelled", "failed"].includes(job.state)) {
     actions.push(
       button("Resume", "", (b) =>
         act(b, "Resume", async () => {

@@ -155,7 +155,7 @@ function show() {
   $("#run-error").textContent = job.error || "";
   $("#run-error").hidden = !job.error;
   $("#run-cancel").hidden = final;
-  $("#run-resume").hidden = !(job.kind !== "restack" && ["interrupted", "cancelled", "failed"].includes(state));
+  $("#run-resume").hidden = !["interrupted", "cancelled", "failed"].includes(state);
   const outputs = job.outputs || [];
   $("#run-open").hidden = !(state === "done" && outputs.includes("result.jpg"));
   $("#run-depth").hidden = !(state === "done" && outputs.includes("depth.png"));
