@@ -130,7 +130,7 @@ setup_user() {
         # Raspberry Pi OS always has it; elsewhere (--force) the unit's
         # SupplementaryGroups=gpio would stop the service from starting without it.
         run groupadd --system gpio
-        note "note: group gpio created; give it /dev/gpiochip* with a udev rule (see docs/real-rig.md)"
+        note "note: group gpio created; give it /dev/gpiochip* with a udev rule (see the README, Real rig)"
     fi
     local groups=(gpio video)
     if has_group render; then

@@ -18,7 +18,7 @@ the ENABLE and LED pins (no camera, no STEP/DIR, no switches) and never waits
 for the rig lock: if the lock is held, its holder is alive and owns the pins,
 so ``release`` says so and leaves them alone (exit status 0 either way).
 When it exits the pins return to inputs, and the pull-up on ENABLE and the
-pull-down on the LED driver's input keep both off (see docs/real-rig.md).
+pull-down on the LED driver's input keep both off (see the README, Real rig).
 """
 
 from __future__ import annotations
