@@ -49,7 +49,11 @@ def main() -> int:
     args = ap.parse_args()
     w, h = (int(v) for v in args.size.lower().split("x"))
     cache = args.cache / f"{args.scene}-{w}x{h}-{args.frames}"
-    frames = ensure_rendered(cache, args.scene, (w, h), args.frames)
+    frames, rendered = ensure_rendered(cache, args.scene, (w, h), args.frames)
+    if rendered:
+        # Start afresh: a child's peak RSS (wait4) counts what it inherited at fork, and
+        # rendering left this process large.
+        os.execv(sys.executable, [sys.executable, *sys.argv])
     print(
         f"stack: {args.frames} frames of {w}×{h} ({w * h / 1e6:.1f} MP) '{args.scene}' in {cache}"
     )
@@ -85,11 +89,14 @@ def subset_indices(total: int, count: int) -> list[int]:
     return [round(i * (total - 1) / (count - 1)) for i in range(count)]
 
 
-def ensure_rendered(cache: Path, kind: str, size: tuple[int, int], count: int) -> list[Path]:
+def ensure_rendered(
+    cache: Path, kind: str, size: tuple[int, int], count: int
+) -> tuple[list[Path], bool]:
+    """The frames' paths, and whether they had to be rendered now."""
     meta = cache / "stack.json"
     names = [cache / f"frame_{i:03d}.jpg" for i in range(count)]
     if meta.exists() and all(p.exists() for p in names):
-        return names
+        return names, False
     cache.mkdir(parents=True, exist_ok=True)
     optics = default_optics(size[0])
     depth_range = (10.0, 12.0)
@@ -119,7 +126,7 @@ def ensure_rendered(cache: Path, kind: str, size: tuple[int, int], count: int) -
             {"kind": kind, "size": size, "focus_mm": focus.tolist(), "transforms": transforms}
         )
     )
-    return names
+    return names, True
 
 
 def run_once(frames: list[Path], cache: Path, method: str) -> tuple[float, float, float]:

@@ -98,32 +98,38 @@ class _SparseTemplate:
         count -= count % (_ROW * cells[0] * cells[1])
         h, w = image.shape
         self.centre = np.array([(w - 1) / 2.0, (h - 1) / 2.0])
-        gx = cv2.Sobel(image, cv2.CV_32F, 1, 0, ksize=3, scale=0.125)
-        gy = cv2.Sobel(image, cv2.CV_32F, 0, 1, ksize=3, scale=0.125)
-        magnitude = cv2.magnitude(gx, gy)
         border = 8
         per_cell = count // (cells[0] * cells[1])
-        ys_all, xs_all = [], []
+        ys_all, xs_all, gx_all, gy_all = [], [], [], []
         for cy in range(cells[1]):
             y0 = border + (h - 2 * border) * cy // cells[1]
             y1 = border + (h - 2 * border) * (cy + 1) // cells[1]
+            # One row of cells at a time (plus the row either side the 3×3 Sobel reads):
+            # gradients of the whole half-size frame would be three more 12 MB arrays.
+            strip = image[y0 - 1 : y1 + 1]
+            gx = cv2.Sobel(strip, cv2.CV_32F, 1, 0, ksize=3, scale=0.125)[1:-1]
+            gy = cv2.Sobel(strip, cv2.CV_32F, 0, 1, ksize=3, scale=0.125)[1:-1]
+            magnitude = cv2.magnitude(gx, gy)
             for cx in range(cells[0]):
                 x0 = border + (w - 2 * border) * cx // cells[0]
                 x1 = border + (w - 2 * border) * (cx + 1) // cells[0]
-                cell = magnitude[y0:y1, x0:x1]
+                cell = magnitude[:, x0:x1]
                 k = min(per_cell, cell.size - 1)
                 if k <= 0:
                     continue
                 flat = np.argpartition(cell.ravel(), -k)[-k:]
-                ys_all.append(flat // cell.shape[1] + y0)
-                xs_all.append(flat % cell.shape[1] + x0)
+                rows, cols = flat // cell.shape[1], flat % cell.shape[1] + x0
+                ys_all.append(rows + y0)
+                xs_all.append(cols)
+                gx_all.append(gx[rows, cols])
+                gy_all.append(gy[rows, cols])
         ys, xs = np.concatenate(ys_all), np.concatenate(xs_all)
         keep = len(ys) - len(ys) % _ROW
         ys, xs = ys[:keep], xs[:keep]
         self.x = xs.astype(np.float32)
         self.y = ys.astype(np.float32)
         self.values = image[ys, xs]
-        px, py = gx[ys, xs], gy[ys, xs]
+        px, py = np.concatenate(gx_all)[:keep], np.concatenate(gy_all)[:keep]
         dx, dy = self.x - np.float32(self.centre[0]), self.y - np.float32(self.centre[1])
         self.steepest = np.stack([px * dx + py * dy, py * dx - px * dy, px, py], axis=1)
         self.hessian_inv = np.linalg.pinv((self.steepest.T @ self.steepest).astype(np.float64))
@@ -161,8 +167,9 @@ class Proxy:
         """The half-size copy as smoothed float32 (built on demand, not kept)."""
         assert self.fine is not None
         peak = 65535.0 if self.fine.dtype == np.uint16 else 255.0
-        img = self.fine.astype(np.float32) * np.float32(1.0 / peak)
-        return cv2.GaussianBlur(img, (0, 0), _PRESMOOTH)
+        img = self.fine.astype(np.float32)  # the one full-size temporary: work in place
+        img *= np.float32(1.0 / peak)
+        return cv2.GaussianBlur(img, (0, 0), _PRESMOOTH, dst=img)
 
     def sparse(self) -> _SparseTemplate:
         if self._sparse is None:

@@ -105,10 +105,21 @@ def valid_mask(valid: Rect | None, outer: Rect, shape: tuple[int, int]) -> np.nd
     return mask
 
 
+# blend_into works in strips of this many rows: its float temporaries (several per
+# call, per worker) stay a few hundred KB instead of several MB per tile.
+_BLEND_ROWS = 64
+
+
 def blend_into(dst: np.ndarray, new: np.ndarray, weight: np.ndarray) -> None:
     """dst ← dst + weight·(new − dst), rounded back to dst's type (int8 = companded).
 
     ``dst`` is a view into the fused state; OpenCV writes it in place."""
+    for r in range(0, dst.shape[0], _BLEND_ROWS):
+        rows = slice(r, r + _BLEND_ROWS)
+        _blend_strip(dst[rows], new[rows], weight[rows])
+
+
+def _blend_strip(dst: np.ndarray, new: np.ndarray, weight: np.ndarray) -> None:
     if dst.ndim == 3:
         weight = cv2.merge([weight] * dst.shape[2])
     if dst.dtype == np.int8:
