@@ -19,7 +19,10 @@ from rig.cli.errors import CliError
 SUBCOMMANDS: tuple[str, ...] = ("serve", "stack", "rail", "trigger", "config", "sim")
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The whole parser; given the ``command`` about to run, only that subcommand's
+    module is imported (the others are bare names), so ``macrorig stack`` on a Pi Zero
+    does not pay for the web server's, the HTTP client's or GPIO's imports."""
     parser = argparse.ArgumentParser(
         prog="macrorig",
         description="Focus-stacking macro rig: rail, camera, light, stacking and a phone web page.",
@@ -27,13 +30,18 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in SUBCOMMANDS:
+        if command in SUBCOMMANDS and name != command:
+            subparsers.add_parser(name)
+            continue
         module = importlib.import_module(f"rig.cli.{name}_cmd")
         module.register(subparsers)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    command = next((a for a in argv if not a.startswith("-")), None)
+    parser = build_parser(command)
     args = parser.parse_args(argv)
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO,

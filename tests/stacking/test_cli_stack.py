@@ -172,3 +172,13 @@ def test_real_process_exit_status_and_single_line(tmp_path):
         assert proc.returncode == 2
         assert "Traceback" not in proc.stderr
         assert proc.stderr.strip()
+
+
+def test_stack_command_loads_only_what_stacking_needs():
+    """On a 512 MB Pi every megabyte of imports counts against the stacker's budget."""
+    code = (
+        "import sys; from rig.cli import build_parser; build_parser('stack'); "
+        "print(sorted(m for m in ('fastapi', 'httpx', 'gpiozero', 'uvicorn') if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
