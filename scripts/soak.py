@@ -76,16 +76,7 @@ def run(d: Daemon, args: argparse.Namespace, spill_dir: Path) -> dict[str, Any]:
     started = time.monotonic()
     while True:
         schedule = d.get(f"/api/schedules/{schedule_id}")
-        jobs = d.get("/api/jobs?limit=1000")
-        finished = [j for j in jobs if j["state"] in ("done", "failed", "cancelled")]
-        for job in sorted(finished, key=lambda j: j["created"])[: -args.keep or None]:
-            if job["id"] not in deleted:
-                if job["state"] != "done" or "result.jpg" not in job["outputs"]:
-                    raise Violation(f"stack {job['id']} ended {job['state']}: {job['error']}")
-                r = d.http.delete(f"/api/jobs/{job['id']}/files")
-                if r.status_code != 204:
-                    raise Violation(f"could not delete job files: {r.status_code} {r.text}")
-                deleted.add(job["id"])
+        prune(d, args.keep, deleted)
         if first is None and schedule["runs"] > args.warmup:
             wait_idle(d)  # sample between stacks, like the end sample
             first = sample(d.proc.pid)
@@ -96,6 +87,7 @@ def run(d: Daemon, args: argparse.Namespace, spill_dir: Path) -> dict[str, Any]:
         time.sleep(0.5)
     wait_idle(d)
     elapsed = time.monotonic() - started
+    prune(d, args.keep, deleted)
     last = sample(d.proc.pid)
     assert first is not None
 
@@ -118,6 +110,21 @@ def run(d: Daemon, args: argparse.Namespace, spill_dir: Path) -> dict[str, Any]:
         "kept_jobs": len(jobs),
         "deleted_jobs": len(deleted),
     }
+
+
+def prune(d: Daemon, keep: int, deleted: set[str]) -> None:
+    """Delete every finished stack but the newest ``keep`` (each must have ended done)."""
+    jobs = d.get("/api/jobs?limit=1000")
+    finished = [j for j in jobs if j["state"] in ("done", "failed", "cancelled")]
+    for job in sorted(finished, key=lambda j: j["created"])[: -keep or None]:
+        if job["id"] in deleted:
+            continue
+        if job["state"] != "done" or "result.jpg" not in job["outputs"]:
+            raise Violation(f"stack {job['id']} ended {job['state']}: {job['error']}")
+        r = d.http.delete(f"/api/jobs/{job['id']}/files")
+        if r.status_code != 204:
+            raise Violation(f"could not delete job files: {r.status_code} {r.text}")
+        deleted.add(job["id"])
 
 
 def check_disk(data: Path, jobs: list[dict[str, Any]], deleted: set[str]) -> int:

@@ -84,67 +84,11 @@ class _Level:
         return self._steepest, self._hessian_inv
 
 
-_ROW = 256
-
-
-class _SparseTemplate:
-    """The strongest-gradient points of a half-size copy, spread over the frame, with
-    what inverse-compositional LK needs there: the refinement that pays (sharp detail,
-    where a quarter-size copy has lost it) at a fraction of a dense pass's cost."""
-
-    def __init__(
-        self, image: np.ndarray, count: int = 48_000, cells: tuple[int, int] = (8, 6)
-    ) -> None:
-        count -= count % (_ROW * cells[0] * cells[1])
-        h, w = image.shape
-        self.centre = np.array([(w - 1) / 2.0, (h - 1) / 2.0])
-        border = 8
-        per_cell = count // (cells[0] * cells[1])
-        ys_all, xs_all, gx_all, gy_all = [], [], [], []
-        for cy in range(cells[1]):
-            y0 = border + (h - 2 * border) * cy // cells[1]
-            y1 = border + (h - 2 * border) * (cy + 1) // cells[1]
-            # One row of cells at a time (plus the row either side the 3×3 Sobel reads):
-            # gradients of the whole half-size frame would be three more 12 MB arrays.
-            strip = image[y0 - 1 : y1 + 1]
-            gx = cv2.Sobel(strip, cv2.CV_32F, 1, 0, ksize=3, scale=0.125)[1:-1]
-            gy = cv2.Sobel(strip, cv2.CV_32F, 0, 1, ksize=3, scale=0.125)[1:-1]
-            magnitude = cv2.magnitude(gx, gy)
-            for cx in range(cells[0]):
-                x0 = border + (w - 2 * border) * cx // cells[0]
-                x1 = border + (w - 2 * border) * (cx + 1) // cells[0]
-                cell = magnitude[:, x0:x1]
-                k = min(per_cell, cell.size - 1)
-                if k <= 0:
-                    continue
-                flat = np.argpartition(cell.ravel(), -k)[-k:]
-                rows, cols = flat // cell.shape[1], flat % cell.shape[1] + x0
-                ys_all.append(rows + y0)
-                xs_all.append(cols)
-                gx_all.append(gx[rows, cols])
-                gy_all.append(gy[rows, cols])
-        ys, xs = np.concatenate(ys_all), np.concatenate(xs_all)
-        keep = len(ys) - len(ys) % _ROW
-        ys, xs = ys[:keep], xs[:keep]
-        self.x = xs.astype(np.float32)
-        self.y = ys.astype(np.float32)
-        self.values = image[ys, xs]
-        px, py = np.concatenate(gx_all)[:keep], np.concatenate(gy_all)[:keep]
-        dx, dy = self.x - np.float32(self.centre[0]), self.y - np.float32(self.centre[1])
-        self.steepest = np.stack([px * dx + py * dy, py * dx - px * dy, px, py], axis=1)
-        self.hessian_inv = np.linalg.pinv((self.steepest.T @ self.steepest).astype(np.float64))
-
-
 class Proxy:
-    """A reduced, grey, float32 copy of a frame and its coarser levels; for large frames
-    also a half-size 8-bit copy for a final sparse refinement."""
+    """A reduced, grey, float32 copy of a frame and its coarser levels."""
 
-    def __init__(
-        self, grey: np.ndarray, full_size: tuple[int, int], fine: np.ndarray | None = None
-    ) -> None:
+    def __init__(self, grey: np.ndarray, full_size: tuple[int, int]) -> None:
         self.full_size = full_size  # (width, height) of the frame it stands for
-        self.fine = fine  # half-size grey (uint8/uint16), only when ``grey`` is smaller
-        self._sparse: _SparseTemplate | None = None
         images = [grey]
         while min(images[-1].shape) // 2 >= _COARSEST_SIDE:
             prev = images[-1]
@@ -163,19 +107,6 @@ class Proxy:
         """Proxy pixels per frame pixel at ``level``."""
         return self.levels[level].image.shape[1] / self.full_size[0]
 
-    def fine_image(self) -> np.ndarray:
-        """The half-size copy as smoothed float32 (built on demand, not kept)."""
-        assert self.fine is not None
-        peak = 65535.0 if self.fine.dtype == np.uint16 else 255.0
-        img = self.fine.astype(np.float32)  # the one full-size temporary: work in place
-        img *= np.float32(1.0 / peak)
-        return cv2.GaussianBlur(img, (0, 0), _PRESMOOTH, dst=img)
-
-    def sparse(self) -> _SparseTemplate:
-        if self._sparse is None:
-            self._sparse = _SparseTemplate(self.fine_image())
-        return self._sparse
-
     @classmethod
     def from_frame(cls, frame: np.ndarray, bgr: bool = False) -> Proxy:
         h, w = frame.shape[:2]
@@ -183,18 +114,13 @@ class Proxy:
         scale = 1.0
         while w * scale > PROXY_MAX_WIDTH:
             scale /= 2
-        fine = None
         small = frame
-        if scale < 0.5:  # shrink before the grey conversion: no full-size temporary
-            half = cv2.resize(frame, (round(w / 2), round(h / 2)), interpolation=cv2.INTER_AREA)
-            fine = cv2.cvtColor(half, code) if half.ndim == 3 else half
-            small = half
-        if scale < 1.0:
+        if scale < 1.0:  # shrink before the grey conversion: no full-size temporary
             size = (round(w * scale), round(h * scale))
-            small = cv2.resize(small, size, interpolation=cv2.INTER_AREA)
+            small = cv2.resize(frame, size, interpolation=cv2.INTER_AREA)
         grey = cv2.cvtColor(small, code) if small.ndim == 3 else small
         peak = 65535.0 if grey.dtype == np.uint16 else 255.0
-        return cls(grey.astype(np.float32) * np.float32(1.0 / peak), (w, h), fine)
+        return cls(grey.astype(np.float32) * np.float32(1.0 / peak), (w, h))
 
 
 def _similarity_about(params: np.ndarray, centre: np.ndarray) -> Matrix:
@@ -262,53 +188,10 @@ def register(
         iterations = 40 if level == coarsest else 15
         warp, corr = _lk_level(template.levels[level], image.levels[level], warp, iterations)
         warp_full = geometry.rescale(warp, factor)
-    if template.fine is not None and image.fine is not None:
-        warp_full = _refine_sparse(template, image, warp_full)
     _check_plausible(warp_full, corr, template.full_size, limits)
     return Registration(
         warp=warp_full, gain=_relative_gain(template, image, warp_full), correlation=corr
     )
-
-
-def _refine_sparse(template: Proxy, image: Proxy, warp_full: Matrix, iterations: int = 6) -> Matrix:
-    """Refine on the template's strongest-gradient points at half size; kept only if it
-    converges nearby (a step that moves a corner by more than a few pixels is noise)."""
-    sparse = template.sparse()
-    target = image.fine_image()
-    h, w = target.shape
-    factor = w / template.full_size[0]
-    warp = geometry.rescale(warp_full, 1.0 / factor)
-    start = warp.copy()
-    t = sparse.values
-    for _ in range(iterations):
-        mx = warp[0, 0] * sparse.x + warp[0, 1] * sparse.y + np.float32(warp[0, 2])
-        my = warp[1, 0] * sparse.x + warp[1, 1] * sparse.y + np.float32(warp[1, 2])
-        inside = (mx >= 1) & (mx < w - 2) & (my >= 1) & (my < h - 2)
-        if inside.mean() < 0.8:
-            return warp_full
-        # remap wants 2-D maps under 32767 on a side: lay the points out in rows.
-        v = cv2.remap(
-            target,
-            mx.astype(np.float32).reshape(-1, _ROW),
-            my.astype(np.float32).reshape(-1, _ROW),
-            cv2.INTER_LINEAR,
-            borderMode=cv2.BORDER_REFLECT,
-        ).ravel()
-        tc, vc = t[inside] - t[inside].mean(), v[inside] - v[inside].mean()
-        t_var = float(tc @ tc)
-        alpha = float(tc @ vc) / t_var if t_var > 1e-12 else 0.0
-        if abs(alpha) < 1e-6:
-            return warp_full
-        error = vc / np.float32(alpha) - tc
-        sd = sparse.steepest[inside]
-        delta = sparse.hessian_inv @ (sd.T @ error).astype(np.float64)
-        warp = warp @ np.linalg.inv(_similarity_about(delta, sparse.centre))
-        if abs(delta[0]) * w + abs(delta[1]) * w + abs(delta[2]) + abs(delta[3]) < 2e-3:
-            break
-    corners = np.array([[0, 0, 1], [w - 1, 0, 1], [0, h - 1, 1], [w - 1, h - 1, 1]], float).T
-    if np.abs((warp @ corners)[:2] - (start @ corners)[:2]).max() > 3.0:
-        return warp_full
-    return geometry.rescale(warp, factor)
 
 
 def _check_plausible(warp: Matrix, corr: float, size: tuple[int, int], limits: Limits) -> None:

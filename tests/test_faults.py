@@ -6,6 +6,7 @@ serving."""
 from __future__ import annotations
 
 import contextlib
+import errno
 import subprocess
 from pathlib import Path
 
@@ -17,6 +18,7 @@ from rig.camera.base import CameraError
 from rig.frames import JobFiles
 from rig.plan import StackPlan
 from rig.rail import RailError
+from rig.rail import base as rail_base
 from rig.service import Rig
 
 PLAN = StackPlan(start_mm=10, end_mm=12, count=8, settle_s=0)
@@ -127,6 +129,30 @@ def test_a_driver_error_fails_the_job_with_motor_and_light_off(tmp_path):
         assert rig.devices.light.is_lit is False
         assert not rig.devices.bench.carriage.driver_enabled
         rail.move_to = real
+        assert_safe_and_serving(rig, watcher)
+
+
+def test_no_room_to_save_the_rail_position_is_a_full_disk_not_a_rail_fault(tmp_path, monkeypatch):
+    """The position is saved after every move: when the disk fills, that write may be
+    the one that fails — the job must say the disk is full, not blame the rail."""
+    with running_rig(tmp_path) as rig:
+        watcher = Watcher(rig)
+        saves = {"n": 0}
+        real = rail_base.save_state
+
+        def filling(path, state):  # type: ignore[no-untyped-def]
+            saves["n"] += 1
+            if saves["n"] > 6:
+                raise OSError(errno.ENOSPC, "No space left on device")
+            return real(path, state)
+
+        monkeypatch.setattr(rail_base, "save_state", filling)
+        job = fail_job(rig, watcher)
+        assert job["state"] == "failed"
+        assert "the disk is full" in job["error"] and "frames were saved and kept" in job["error"]
+        assert 1 <= len(JobFiles(rig.data_dir, job["id"]).entries()) < PLAN.count
+        assert rig.devices.light.is_lit is False
+        monkeypatch.setattr(rail_base, "save_state", real)
         assert_safe_and_serving(rig, watcher)
 
 

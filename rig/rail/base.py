@@ -275,17 +275,19 @@ class StepperRail(RailMotion):
             yield
             failed = False
         finally:
-            with self._lock:
-                self._busy_with = None
-                cancelled = self._stop_event.is_set() or self._emergency_event.is_set()
-                try:
-                    self._save(clean=False)
-                finally:
-                    if (failed and self._moved) or (cancelled and not self._power.holds):
-                        self._power.release()  # an error once moving, or a cancel: let go now
-                    else:
-                        self._power.idle()
-            self._operation_lock.release()
+            try:
+                with self._lock:
+                    self._busy_with = None
+                    cancelled = self._stop_event.is_set() or self._emergency_event.is_set()
+                    try:
+                        self._save(clean=False)  # may fail (a full disk): the rail stays usable
+                    finally:
+                        if (failed and self._moved) or (cancelled and not self._power.holds):
+                            self._power.release()  # an error once moving, or a cancel
+                        else:
+                            self._power.idle()
+            finally:
+                self._operation_lock.release()
 
     def _engage(self) -> None:
         with self._lock:
