@@ -10,5 +10,5 @@ scripts/setup-venv.sh
 data=demo-data
 mkdir -p "$data"
 token=$(.venv/bin/python -c 'import sys; from pathlib import Path; from web.auth import load_or_create_token; print(load_or_create_token(Path(sys.argv[1])))' "$data")
-echo "macrorig on the simulated bench — open http://127.0.0.1:8000/ and log in with: $token"
+echo "macrorig on the simulated bench — open the URL it prints below and log in with: $token"
 exec .venv/bin/macrorig serve --sim --data "$data" "$@"
