@@ -49,38 +49,9 @@ while [ $# -gt 0 ]; do
     shift
 done
 
-# --root only makes sense for a dry run: real commands (apt-get, useradd, systemctl)
-# would act on this machine while the files went elsewhere.
-if [ -n "$root" ]; then
-    [ "$dry_run" -eq 1 ] || { echo "install-pi.sh: --root needs --dry-run" >&2; exit 2; }
-    [ -d "$root" ] || { echo "install-pi.sh: --root $root is not a directory" >&2; exit 2; }
-    root="$(cd "$root" && pwd)"
-elif [ "$dry_run" -eq 1 ]; then
-    echo "install-pi.sh: --dry-run needs --root DIR (where to write the files)" >&2
-    exit 2
-elif [ "$(id -u)" -ne 0 ]; then
-    echo "install-pi.sh: run as root: sudo $0" >&2
-    exit 2
-fi
-
-# Run a command, or in a dry run only show it.  Either way it is printed first, so
-# the output is a record of what was done.
-run() {
-    local arg line="+"
-    for arg in "$@"; do
-        if [[ "$arg" =~ ^[A-Za-z0-9_./:=,@%+-]+$ ]]; then
-            line+=" $arg"
-        else # quoted so that the line can be pasted into a shell
-            line+=" '${arg//\'/\'\\\'\'}'"
-        fi
-    done
-    printf '%s\n' "$line"
-    if [ "$dry_run" -eq 0 ]; then
-        "$@"
-    fi
-}
-
-note() { printf '%s\n' "$*"; }
+# shellcheck source=scripts/pi-common.sh
+. "$(dirname "$0")/pi-common.sh"
+check_root_options install-pi.sh
 
 # --- Is this Raspberry Pi OS Bookworm (12) or newer? ------------------------------
 # The 64-bit Raspberry Pi OS says ID=debian in os-release, so the distribution is told

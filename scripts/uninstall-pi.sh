@@ -46,36 +46,9 @@ while [ $# -gt 0 ]; do
     shift
 done
 
-# Same rules as install-pi.sh: --root only with --dry-run, and a dry run needs --root.
-if [ -n "$root" ]; then
-    [ "$dry_run" -eq 1 ] || { echo "uninstall-pi.sh: --root needs --dry-run" >&2; exit 2; }
-    [ -d "$root" ] || { echo "uninstall-pi.sh: --root $root is not a directory" >&2; exit 2; }
-    root="$(cd "$root" && pwd)"
-elif [ "$dry_run" -eq 1 ]; then
-    echo "uninstall-pi.sh: --dry-run needs --root DIR (where the files are)" >&2
-    exit 2
-elif [ "$(id -u)" -ne 0 ]; then
-    echo "uninstall-pi.sh: run as root: sudo $0" >&2
-    exit 2
-fi
-
-# Run a command, or in a dry run only show it (printed first either way).
-run() {
-    local arg line="+"
-    for arg in "$@"; do
-        if [[ "$arg" =~ ^[A-Za-z0-9_./:=,@%+-]+$ ]]; then
-            line+=" $arg"
-        else # quoted so that the line can be pasted into a shell
-            line+=" '${arg//\'/\'\\\'\'}'"
-        fi
-    done
-    printf '%s\n' "$line"
-    if [ "$dry_run" -eq 0 ]; then
-        "$@"
-    fi
-}
-
-note() { printf '%s\n' "$*"; }
+# shellcheck source=scripts/pi-common.sh
+. "$(dirname "$0")/pi-common.sh"
+check_root_options uninstall-pi.sh
 
 remove() { # remove PATH: a file or a whole directory, under $root
     case "$1" in
