@@ -39,8 +39,12 @@ import httpx
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
-from daemon_proc import Daemon, Violation, free_port
-from rig_support import config_file
+from rig_support import DaemonError, DaemonProcess, config_file, free_port
+
+
+class Violation(Exception):
+    """A check failed."""
+
 
 MOMENTS = ("random", "after-frame", "while-writing", "stacking", "creating-job")
 
@@ -52,7 +56,9 @@ def complete_jpeg(path: Path) -> bool:
     return cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR) is not None
 
 
-def check(d: Daemon, created: list[str], figures: Counter[str], *, restarted: bool = True) -> None:
+def check(
+    d: DaemonProcess, created: list[str], figures: Counter[str], *, restarted: bool = True
+) -> None:
     """The invariants (the motor and light ones only just after a restart: later, the
     rail rightly stays powered for a moment after a stack)."""
     status = d.get("/api/status")
@@ -103,7 +109,7 @@ def check(d: Daemon, created: list[str], figures: Counter[str], *, restarted: bo
 
 
 def start_work(
-    d: Daemon, rng: random.Random, created: list[str], figures: Counter[str]
+    d: DaemonProcess, rng: random.Random, created: list[str], figures: Counter[str]
 ) -> str | None:
     """Resume or restack an interrupted job, or start a new one; the id to watch."""
     jobs = d.get("/api/jobs?limit=1000")
@@ -133,7 +139,7 @@ def start_work(
     return str(r.json()["id"])
 
 
-def wait_for_moment(d: Daemon, job_id: str, moment: str, rng: random.Random) -> str:
+def wait_for_moment(d: DaemonProcess, job_id: str, moment: str, rng: random.Random) -> str:
     """Return just when the chosen moment has come (or a random time passed)."""
     deadline = time.monotonic() + 20
     if moment == "random" or moment == "creating-job":
@@ -154,7 +160,7 @@ def wait_for_moment(d: Daemon, job_id: str, moment: str, rng: random.Random) -> 
     return "random"
 
 
-def finish_everything(d: Daemon, figures: Counter[str]) -> None:
+def finish_everything(d: DaemonProcess, figures: Counter[str]) -> None:
     """Every interrupted job must be resumable (or stackable) to done."""
     for _ in range(200):
         jobs = d.get("/api/jobs?limit=1000")
@@ -200,7 +206,7 @@ def main() -> int:
         data = root / "data"
         try:
             for _ in range(args.kills):
-                d = Daemon(config, data, port)
+                d = DaemonProcess(config, data, port).start()
                 check(d, created, figures)
                 moment = rng.choice(MOMENTS)
                 if moment == "creating-job":
@@ -215,7 +221,7 @@ def main() -> int:
                 when = wait_for_moment(d, job_id, moment, rng) if job_id else "idle"
                 figures[f"kills: {when}"] += 1
                 d.kill()
-            d = Daemon(config, data, port)
+            d = DaemonProcess(config, data, port).start()
             check(d, created, figures)
             # Jobs created in the instant of a kill may exist without the script knowing.
             finish_everything(d, figures)
@@ -223,7 +229,7 @@ def main() -> int:
             code = d.stop()
             if code != 0:
                 raise Violation(f"SIGTERM exit status {code}")
-        except Violation as exc:
+        except (Violation, DaemonError) as exc:
             print(f"VIOLATION: {exc}")
             report(figures, started, failed=True)
             return 1
@@ -231,11 +237,11 @@ def main() -> int:
     return 0
 
 
-def threading_post(d: Daemon, plan: dict[str, Any]) -> None:
+def threading_post(d: DaemonProcess, plan: dict[str, Any]) -> None:
     threading.Thread(target=lambda: _quiet_post(d, plan), daemon=True).start()
 
 
-def _quiet_post(d: Daemon, plan: dict[str, Any]) -> None:
+def _quiet_post(d: DaemonProcess, plan: dict[str, Any]) -> None:
     with contextlib.suppress(httpx.HTTPError):  # the daemon is killed under it: the point
         d.post("/api/jobs", {"plan": plan})
 

@@ -32,8 +32,12 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
-from daemon_proc import Daemon, Violation, free_port
-from rig_support import config_file
+from rig_support import DaemonError, DaemonProcess, config_file, free_port
+
+
+class Violation(Exception):
+    """A check failed."""
+
 
 PLAN = {"start_mm": 10, "end_mm": 10.3, "count": 3, "settle_s": 0, "return_to_start": False}
 # A kept job's folder holds exactly these besides its frames.
@@ -50,7 +54,12 @@ def sample(pid: int) -> dict[str, int]:
     }
 
 
-def wait_idle(d: Daemon, timeout: float = 60) -> None:
+def daemon_pid(d: DaemonProcess) -> int:
+    assert d.proc is not None
+    return d.proc.pid
+
+
+def wait_idle(d: DaemonProcess, timeout: float = 60) -> None:
     """Wait until no job is running or queued (the schedule's last stack finished)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -61,7 +70,7 @@ def wait_idle(d: Daemon, timeout: float = 60) -> None:
     raise Violation("the daemon did not become idle")
 
 
-def run(d: Daemon, args: argparse.Namespace, spill_dir: Path) -> dict[str, Any]:
+def run(d: DaemonProcess, args: argparse.Namespace, spill_dir: Path) -> dict[str, Any]:
     r = d.http.put("/api/presets/soak", json={"plan": PLAN})
     r.raise_for_status()
     # A period shorter than a stack: the schedule runs them back to back, skipping the
@@ -79,7 +88,7 @@ def run(d: Daemon, args: argparse.Namespace, spill_dir: Path) -> dict[str, Any]:
         prune(d, args.keep, deleted)
         if first is None and schedule["runs"] > args.warmup:
             wait_idle(d)  # sample between stacks, like the end sample
-            first = sample(d.proc.pid)
+            first = sample(daemon_pid(d))
         if not schedule["enabled"]:
             break
         if time.monotonic() - started > args.stacks * 10:
@@ -88,7 +97,7 @@ def run(d: Daemon, args: argparse.Namespace, spill_dir: Path) -> dict[str, Any]:
     wait_idle(d)
     elapsed = time.monotonic() - started
     prune(d, args.keep, deleted)
-    last = sample(d.proc.pid)
+    last = sample(daemon_pid(d))
     assert first is not None
 
     jobs = d.get("/api/jobs?limit=1000")
@@ -112,7 +121,7 @@ def run(d: Daemon, args: argparse.Namespace, spill_dir: Path) -> dict[str, Any]:
     }
 
 
-def prune(d: Daemon, keep: int, deleted: set[str]) -> None:
+def prune(d: DaemonProcess, keep: int, deleted: set[str]) -> None:
     """Delete every finished stack but the newest ``keep`` (each must have ended done)."""
     jobs = d.get("/api/jobs?limit=1000")
     finished = [j for j in jobs if j["state"] in ("done", "failed", "cancelled")]
@@ -164,10 +173,10 @@ def main() -> int:
         config = config_file(root, f"\n[server]\nport = {port}\n")
         spill_dir = root / "tmp"
         spill_dir.mkdir()
-        d = Daemon(config, root / "data", port, env={"TMPDIR": str(spill_dir)})
+        d = DaemonProcess(config, root / "data", port, env={"TMPDIR": str(spill_dir)})
         try:
-            figures = run(d, args, spill_dir)
-        except Violation as exc:
+            figures = run(d.start(), args, spill_dir)
+        except (Violation, DaemonError) as exc:
             print(f"soak: FAILED: {exc}")
             d.stop()
             return 1

@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
+import os
+import signal
+import socket
+import subprocess
+import sys
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
+import httpx
 import numpy as np
 
 from rig.config import Config, load_config
@@ -106,3 +113,91 @@ class Watcher:
 def psnr(a: np.ndarray, b: np.ndarray) -> float:
     d = a.astype(np.float64) - b.astype(np.float64)
     return float(10 * np.log10(255.0**2 / np.mean(d * d)))
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+class DaemonError(Exception):
+    """The daemon did not start (the message ends with its log)."""
+
+
+class DaemonProcess:
+    """``macrorig serve --sim`` in a subprocess, for tests and the chaos and soak scripts.
+
+    Its output goes to ``<data>/../daemon.log`` (a pipe nobody reads would block a
+    long-running daemon); :attr:`http` is a client already carrying the API token."""
+
+    def __init__(
+        self, config: Path, data: Path, port: int, env: dict[str, str] | None = None
+    ) -> None:
+        self.config, self.data, self.port = config, data, port
+        self.url = f"http://127.0.0.1:{port}"
+        self.log_path = data.parent / "daemon.log"
+        self._env = {**os.environ, **(env or {})}
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.http = httpx.Client(base_url=self.url, timeout=30)
+
+    def start(self, timeout: float = 60) -> DaemonProcess:
+        with self.log_path.open("ab") as log:
+            self.proc = subprocess.Popen(
+                [
+                    *(sys.executable, "-m", "rig", "serve", "--sim"),
+                    *("--config", str(self.config), "--port", str(self.port)),
+                ],
+                env=self._env,
+                stdout=log,
+                stderr=log,
+            )
+        self.http = httpx.Client(base_url=self.url, timeout=30)
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                self.http.get("/api/status")
+                break
+            except httpx.TransportError:
+                # Waiting on the process paces the loop and notices an early exit.
+                try:
+                    code = self.proc.wait(timeout=0.05)
+                except subprocess.TimeoutExpired:
+                    if time.monotonic() > deadline:
+                        raise DaemonError(f"no answer in {timeout:g} s: {self.log()}") from None
+                    continue
+                raise DaemonError(f"the daemon exited ({code}): {self.log()}") from None
+        token = self._env.get("MACRORIG_TOKEN") or (self.data / "api-token").read_text().strip()
+        self.http.headers["Authorization"] = f"Bearer {token}"
+        return self
+
+    def get(self, path: str) -> Any:
+        r = self.http.get(path)
+        r.raise_for_status()
+        return r.json()
+
+    def post(self, path: str, body: Any = None) -> httpx.Response:
+        return self.http.post(path, json=body)
+
+    def kill(self) -> None:
+        """SIGKILL: a crash or a power cut."""
+        self.stop(signal.SIGKILL)
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 60) -> int:
+        """Signal the daemon and wait; its exit status (killed if it does not exit)."""
+        self.http.close()
+        if self.proc is None or self.proc.poll() is not None:
+            return self.proc.returncode if self.proc else 0
+        self.proc.send_signal(sig)
+        try:
+            return self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+            raise
+
+    def log(self, tail: int = 3000) -> str:
+        if not self.log_path.exists():
+            return ""
+        return self.log_path.read_text(errors="replace")[-tail:]

@@ -10,12 +10,7 @@ screen goes to ``test-artifacts/screens/``.
 
 from __future__ import annotations
 
-import os
 import re
-import signal
-import socket
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -30,7 +25,7 @@ from playwright.sync_api import (
     expect,
     sync_playwright,
 )
-from rig_support import config_file
+from rig_support import DaemonProcess, config_file, free_port
 
 pytestmark = pytest.mark.browser
 
@@ -75,64 +70,16 @@ WATCH_RUN_JS = """() => {
 expect.set_options(timeout=15_000)
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-class Daemon:
+class Daemon(DaemonProcess):
     """``macrorig serve --sim`` on a free port with a known token and a fast rig."""
 
     def __init__(self, root: Path) -> None:
-        self.root = root
-        self.config = config_file(root)
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        log = (self.root / "daemon.log").open("ab")
-        self.proc = subprocess.Popen(
-            [
-                *(sys.executable, "-m", "rig", "serve", "--sim"),
-                *("--config", str(self.config), "--port", str(self.port)),
-            ],
-            env={**os.environ, "MACRORIG_TOKEN": TOKEN},
-            stdout=log,
-            stderr=log,
+        super().__init__(
+            config_file(root), root / "data", free_port(), env={"MACRORIG_TOKEN": TOKEN}
         )
-        with httpx.Client(base_url=self.url, timeout=5) as client:
-            for _ in range(600):
-                try:
-                    client.get("/api/status")
-                    return
-                except httpx.TransportError:
-                    # Waiting on the process paces the loop and notices an early exit.
-                    try:
-                        code = self.proc.wait(timeout=0.05)
-                    except subprocess.TimeoutExpired:
-                        continue
-                    raise AssertionError(f"the daemon exited ({code}): {self.log()}") from None
-        raise AssertionError(f"the daemon did not answer: {self.log()}")
-
-    def stop(self) -> None:
-        if self.proc is None or self.proc.poll() is not None:
-            return
-        self.proc.send_signal(signal.SIGTERM)
-        try:
-            self.proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
 
     def crash(self) -> None:
-        assert self.proc is not None
-        self.proc.kill()
-        self.proc.wait()
-
-    def log(self) -> str:
-        return (self.root / "daemon.log").read_text(errors="replace")[-3000:]
+        self.kill()
 
 
 @pytest.fixture(scope="module")

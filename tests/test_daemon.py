@@ -4,66 +4,27 @@ from __future__ import annotations
 
 import json
 import signal
-import socket
 import subprocess
 import sys
 import time
 from pathlib import Path
 
 import cv2
-import httpx
 import pytest
-from rig_support import config_file, psnr
+from rig_support import DaemonProcess, config_file, free_port, psnr
 
 PLAN = {"start_mm": 10, "end_mm": 12, "count": 12, "settle_s": 0.15}
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+class Daemon(DaemonProcess):
+    """The daemon on a fast simulated rig, with a few waits for these tests."""
 
-
-class Daemon:
     def __init__(self, tmp_path: Path, port: int) -> None:
-        self.config = (
-            config_file(tmp_path) if not (tmp_path / "rig.toml").exists() else tmp_path / "rig.toml"
-        )
-        self.data = tmp_path / "data"
-        self.port = port
-        self.proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "rig",
-                "serve",
-                "--sim",
-                "--config",
-                str(self.config),
-                "--port",
-                str(port),
-            ],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        self.client = httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30)
-        self._wait_up()
-        self.client.headers["Authorization"] = (
-            f"Bearer {(self.data / 'api-token').read_text().strip()}"
-        )
-
-    def _wait_up(self, timeout: float = 60) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise AssertionError(f"the daemon exited: {self.proc.stderr.read()}")
-            try:
-                self.client.get("/api/status")
-                return
-            except httpx.TransportError:
-                time.sleep(0.05)
-        raise AssertionError("the daemon did not come up")
+        config = tmp_path / "rig.toml"
+        if not config.exists():
+            config_file(tmp_path)
+        super().__init__(config, tmp_path / "data", port)
+        self.client = self.start().http
 
     def until(self, what, timeout: float = 90):  # type: ignore[no-untyped-def]
         """Poll the API until ``what()`` returns something truthy."""
@@ -83,11 +44,10 @@ class Daemon:
             lambda: (j := self.job(job_id))["state"] in ("done", "failed", "cancelled") and j
         )
 
-    def stop(self, sig: int = signal.SIGTERM, timeout: float = 60) -> tuple[int, str]:
-        self.proc.send_signal(sig)
-        _, err = self.proc.communicate(timeout=timeout)
-        self.client.close()
-        return self.proc.returncode, err
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 60) -> tuple[int, str]:  # type: ignore[override]
+        """Exit status and everything the daemon logged."""
+        code = super().stop(sig, timeout)
+        return code, self.log(tail=1_000_000)
 
 
 def common_part(job_dir: Path, other_dir: Path):  # type: ignore[no-untyped-def]
