@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -40,34 +41,25 @@ def install(app: FastAPI) -> None:
     async def plan(_: Request, exc: PlanError) -> JSONResponse:
         return _error(422, "; ".join(exc.problems), problems=exc.problems)
 
-    @app.exception_handler(NotFound)
-    async def not_found(_: Request, exc: NotFound) -> JSONResponse:
-        return _error(404, str(exc))
+    for exc_type, status, prefix in _PLAIN:
+        app.add_exception_handler(exc_type, _plain(status, prefix))
 
-    @app.exception_handler(Conflict)
-    async def conflict(_: Request, exc: Conflict) -> JSONResponse:
-        return _error(409, str(exc))
 
-    @app.exception_handler(RigBusy)
-    async def busy(_: Request, exc: RigBusy) -> JSONResponse:
-        return _error(409, str(exc))
+# Errors whose message already says what to fix: (type, HTTP status, message prefix).
+_PLAIN: tuple[tuple[type[Exception], int, str], ...] = (
+    (NotFound, 404, ""),
+    (Conflict, 409, ""),
+    (RigBusy, 409, ""),
+    (RailError, 409, "rail: "),
+    (ValueError, 400, ""),
+    (HardwareUnavailable, 503, ""),
+    (RigUnavailable, 503, ""),
+    (DiskFull, 507, ""),
+)
 
-    @app.exception_handler(RailError)
-    async def rail(_: Request, exc: RailError) -> JSONResponse:
-        return _error(409, f"rail: {exc}")
 
-    @app.exception_handler(ValueError)
-    async def bad_value(_: Request, exc: ValueError) -> JSONResponse:
-        return _error(400, str(exc))
+def _plain(status: int, prefix: str) -> Callable[[Request, Exception], Awaitable[JSONResponse]]:
+    async def handler(_: Request, exc: Exception) -> JSONResponse:
+        return _error(status, f"{prefix}{exc}")
 
-    @app.exception_handler(HardwareUnavailable)
-    async def no_hardware(_: Request, exc: HardwareUnavailable) -> JSONResponse:
-        return _error(503, str(exc))
-
-    @app.exception_handler(RigUnavailable)
-    async def unavailable(_: Request, exc: RigUnavailable) -> JSONResponse:
-        return _error(503, str(exc))
-
-    @app.exception_handler(DiskFull)
-    async def disk_full(_: Request, exc: DiskFull) -> JSONResponse:
-        return _error(507, str(exc))
+    return handler
