@@ -5,34 +5,16 @@ from __future__ import annotations
 import sys
 
 import pytest
+import rig_support
 
 from rig.cli import main
 from rig.config import load_config
 from rig.devices import rig_lock
 
-FAST = """
-[rail]
-steps_per_rev = 200
-microsteps = 1
-lead_mm = 2.0
-max_speed_mm_s = 100.0
-accel_mm_s2 = 5000.0
-backlash_mm = 0.1
-
-[rail.homing]
-fast_mm_s = 50.0
-slow_mm_s = 5.0
-
-[data]
-dir = "{data}"
-"""
-
 
 @pytest.fixture
 def config_file(tmp_path):
-    path = tmp_path / "rig.toml"
-    path.write_text(FAST.format(data=tmp_path / "data"))
-    return str(path)
+    return str(rig_support.config_file(tmp_path))
 
 
 def run(capsys, *argv):
