@@ -60,7 +60,8 @@ class _Level:
         self._steepest: np.ndarray | None = None
 
     def steepest_descent(self, border: int) -> np.ndarray:
-        """Per-pixel Jacobian of the image w.r.t. the similarity parameters (a, b, tx, ty)."""
+        """Per-pixel Jacobian of the image w.r.t. the similarity parameters (a, b, tx, ty),
+        one row per parameter (rows keep the per-iteration weighting contiguous)."""
         if self._steepest is None:
             img = self.image
             h, w = img.shape
@@ -71,11 +72,11 @@ class _Level:
             inner = (slice(border, h - border), slice(border, w - border))
             gx, gy = gx[inner], gy[inner]
             xs, ys = xs[:, border : w - border], ys[border : h - border, :]
-            sd = np.empty((gx.size, 4), dtype=np.float32)
-            sd[:, 0] = (gx * xs + gy * ys).ravel()
-            sd[:, 1] = (gy * xs - gx * ys).ravel()
-            sd[:, 2] = gx.ravel()
-            sd[:, 3] = gy.ravel()
+            sd = np.empty((4, gx.size), dtype=np.float32)
+            sd[0] = (gx * xs + gy * ys).ravel()
+            sd[1] = (gy * xs - gx * ys).ravel()
+            sd[2] = gx.ravel()
+            sd[3] = gy.ravel()
             self._steepest = sd
         return self._steepest
 
@@ -134,6 +135,7 @@ def _lk_level(
     h, w = template.image.shape
     border = 2
     sd = template.steepest_descent(border)
+    scratch = np.empty_like(sd)  # the weighted steepest descent, rewritten every iteration
     inner = (slice(border, h - border), slice(border, w - border))
     t = template.image[inner].ravel()
     t_mean = float(t.mean())
@@ -160,10 +162,9 @@ def _lk_level(
         if abs(alpha) < 1e-6:
             return warp, corr
         error = vc * np.float32(1.0 / alpha) - tc
-        weighted = sd * _huber_weights(error)[:, None]
-        delta = np.linalg.pinv((weighted.T @ sd).astype(np.float64)) @ (weighted.T @ error).astype(
-            np.float64
-        )
+        weighted = np.multiply(sd, _huber_weights(error), out=scratch)
+        hessian = (weighted @ sd.T).astype(np.float64)
+        delta = np.linalg.pinv(hessian) @ (weighted @ error).astype(np.float64)
         warp = warp @ np.linalg.inv(_similarity_about(delta, template.centre))
         # Converged when the update moves no pixel by more than 1/500 px.
         if abs(delta[0]) * w + abs(delta[1]) * w + abs(delta[2]) + abs(delta[3]) < 2e-3:
@@ -182,7 +183,9 @@ def _huber_weights(error: np.ndarray) -> np.ndarray:
     sample = np.abs(error[:: max(1, error.size // 50_000)])
     sigma = 1.4826 * float(np.median(sample)) + 1e-9
     limit = np.float32(1.345 * sigma)
-    return np.minimum(np.float32(1.0), limit / np.maximum(np.abs(error), limit))
+    weights = np.abs(error)
+    np.maximum(weights, limit, out=weights)
+    return np.divide(limit, weights, out=weights)  # = min(1, limit / |error|)
 
 
 def register(
