@@ -76,6 +76,16 @@ def test_docs_and_the_page_stay_public(anon):
     assert anon.get("/").status_code == 200
 
 
+def test_the_api_docs_work_without_internet(anon):
+    """The rig has no internet: /docs must not load Swagger UI from a CDN."""
+    page = anon.get("/docs")
+    assert page.status_code == 200
+    assets = re.findall(r"""(?:src|href)=['"]([^'"]+)['"]""", page.text)
+    assert assets and all(a.startswith("/") for a in assets), assets
+    for asset in assets:
+        assert anon.get(asset).status_code == 200, asset
+
+
 def test_the_page_and_its_scripts_are_revalidated_not_cached_stale(anon):
     for path in ("/", "/static/app.js", "/static/app.css"):
         r = anon.get(path)

@@ -11,6 +11,7 @@ from typing import Any
 from fastapi import Depends, FastAPI
 from fastapi.responses import FileResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
+from fastapi_offline import FastAPIOffline
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -95,7 +96,7 @@ def create_app(
             if result is not None:
                 await result
 
-    app = FastAPI(
+    app = FastAPIOffline(
         title="macrorig",
         version=__version__,
         lifespan=lifespan,
