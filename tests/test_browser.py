@@ -96,7 +96,7 @@ def daemon(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Daemon]:
 def browser(daemon: Daemon) -> Iterator[Browser]:
     # Depends on the daemon so the browser (and its open streams) goes first at the end.
     if not Path(CHROMIUM).exists():
-        pytest.skip(f"{CHROMIUM} is missing: run scripts/install-test-deps.sh")
+        pytest.fail(f"{CHROMIUM} is missing: run scripts/install-test-deps.sh")
     SCREENS.mkdir(parents=True, exist_ok=True)
     with sync_playwright() as p:
         b = p.chromium.launch(
