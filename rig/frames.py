@@ -24,11 +24,9 @@ from typing import Any
 import cv2
 import numpy as np
 
+from rig.durable import DiskFull, write_atomic
+
 JPEG_QUALITY = 95
-
-
-class DiskFull(OSError):
-    """The data disk filled up; the message says what was kept."""
 
 
 @dataclass(frozen=True)
@@ -40,31 +38,6 @@ class FrameEntry:
     analogue_gain: float | None = None
     sensor_timestamp_ns: int | None = None
     saved: float | None = None
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def write_atomic(path: Path, data: bytes) -> None:
-    """Write bytes so that ``path`` is either absent or complete, even after a crash."""
-    tmp = path.with_name(f".{path.name}.part")
-    try:
-        with open(tmp, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-        _fsync_dir(path.parent)
-    except OSError as exc:
-        tmp.unlink(missing_ok=True)
-        if exc.errno == errno.ENOSPC:
-            raise DiskFull(errno.ENOSPC, f"the disk holding {path.parent} is full") from exc
-        raise
 
 
 def encode(image: np.ndarray, fmt: str) -> bytes:

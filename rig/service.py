@@ -23,8 +23,9 @@ from typing import Any
 from rig.camera.base import CameraError, ExposureSettings
 from rig.config import Config
 from rig.devices import Devices, HardwareError, open_devices
+from rig.durable import write_atomic
 from rig.events import EventBus
-from rig.frames import JobFiles, write_atomic
+from rig.frames import JobFiles
 from rig.jobs.callbacks import CallbackSender
 from rig.jobs.runner import Runner, job_summary
 from rig.jobs.schedule import Scheduler

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from rig.frames import DiskFull
+from rig.durable import DiskFull
 
 JobState = Literal["queued", "running", "stacking", "done", "failed", "cancelled", "interrupted"]
 JobKind = Literal["stack", "restack"]

@@ -15,6 +15,7 @@ from rig_support import Watcher, fast_config
 
 from rig import frames as frames_module
 from rig.camera.base import CameraError
+from rig.durable import DiskFull
 from rig.frames import JobFiles
 from rig.plan import StackPlan
 from rig.rail import RailError
@@ -142,8 +143,8 @@ def test_no_room_to_save_the_rail_position_is_a_full_disk_not_a_rail_fault(tmp_p
 
         def filling(path, state):  # type: ignore[no-untyped-def]
             saves["n"] += 1
-            if saves["n"] > 6:
-                raise OSError(errno.ENOSPC, "No space left on device")
+            if saves["n"] > 6:  # what save_state raises on a full disk
+                raise DiskFull(errno.ENOSPC, f"the disk holding {path.parent} is full")
             return real(path, state)
 
         monkeypatch.setattr(rail_base, "save_state", filling)

@@ -9,7 +9,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
-from rig.frames import DiskFull
+from rig.durable import DiskFull
 from rig.jobs.runner import RigUnavailable
 from rig.plan import PlanError
 from rig.rail import RailError

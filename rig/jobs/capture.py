@@ -8,7 +8,6 @@ takes effect after the frame in progress.
 
 from __future__ import annotations
 
-import errno
 import logging
 import threading
 import time
@@ -19,7 +18,7 @@ import numpy as np
 
 from rig.camera.base import Camera, CameraError, CameraFrame, ExposureSettings
 from rig.devices import Devices
-from rig.frames import DiskFull
+from rig.durable import DiskFull
 from rig.jobs.heartbeat import Heartbeat
 from rig.jobs.writer import FrameWriter
 from rig.plan import StackPlan
@@ -146,10 +145,8 @@ class Capture:
             try:
                 with self.heartbeat.expect(budget, f"moving the rail to {position:.3f} mm"):
                     self.rail.move_to(position)
-            except OSError as exc:
-                if exc.errno == errno.ENOSPC:  # the move was made; saving its position was not
-                    raise DiskFull(errno.ENOSPC, "no room to save the rail position") from exc
-                raise CaptureFailed(f"rail: {exc}") from exc
+            except DiskFull:  # the move was made; saving its position was not
+                raise
             except Exception as exc:
                 raise CaptureFailed(f"rail: {exc}") from exc
         else:

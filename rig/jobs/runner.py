@@ -20,8 +20,9 @@ from pathlib import Path
 from typing import Any
 
 from rig.devices import Devices
+from rig.durable import DiskFull
 from rig.events import EventBus
-from rig.frames import DiskFull, FrameEntry, JobFiles
+from rig.frames import FrameEntry, JobFiles
 from rig.jobs.capture import Capture, CaptureFailed, CaptureStopped, StopFlags
 from rig.jobs.heartbeat import Heartbeat
 from rig.jobs.stacking import StackAborted, StackWorker, Ticket

@@ -22,7 +22,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from rig.frames import JobFiles, write_atomic
+from rig.durable import write_atomic
+from rig.frames import JobFiles
 from rig.plan import StackPlan
 from stacker import StackOptions, Stream
 from stacker.files import report as stack_report

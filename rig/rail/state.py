@@ -9,10 +9,10 @@ the position as unknown.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
+
+from rig.durable import write_json_atomic
 
 FORMAT_VERSION = 1
 
@@ -42,26 +42,5 @@ def load_state(path: Path) -> RailState | None:
 
 
 def save_state(path: Path, state: RailState) -> None:
-    """Write ``state`` atomically: temp file in the same directory, fsync, rename."""
-    write_json_atomically(path, {"version": FORMAT_VERSION, **asdict(state)})
-
-
-def write_json_atomically(path: Path, payload: object) -> None:
-    """Replace ``path`` with ``payload`` as JSON; readers see the old or the new file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, temp_name = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as stream:
-            json.dump(payload, stream, indent=1)
-            stream.flush()
-            os.fsync(stream.fileno())
-        os.replace(temp_name, path)
-    except BaseException:
-        Path(temp_name).unlink(missing_ok=True)
-        raise
-    # The rename itself must reach the disk too.
-    dir_fd = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)
+    """Write ``state`` atomically (a full disk raises :class:`DiskFull`)."""
+    write_json_atomic(path, {"version": FORMAT_VERSION, **asdict(state)})

@@ -31,8 +31,8 @@ from typing import TYPE_CHECKING, Any
 
 from gpiozero.pins.mock import MockFactory, MockPin, MockPWMPin, PinState
 
+from rig.durable import write_json_atomic
 from rig.rail.drivers import driver_timing
-from rig.rail.state import write_json_atomically
 
 if TYPE_CHECKING:
     from rig.config import Config, RailConfig
@@ -269,7 +269,7 @@ class SimBench:
                     "carriage_steps": self.carriage.position_steps,
                     "steps_per_mm": self.carriage.steps_per_mm,
                 }
-                write_json_atomically(self._state_path, payload)
+                write_json_atomic(self._state_path, payload)
         finally:
             self.pin_factory.close()
 
