@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -9,6 +10,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -47,6 +49,17 @@ def fast_config(tmp_path: Path, extra: str = "") -> Config:
     path = tmp_path / "rig.toml"
     path.write_text(FAST_RIG.format(data=tmp_path / "data") + extra)
     return load_config(path)
+
+
+@contextlib.contextmanager
+def running_rig(tmp_path: Path, extra: str = "") -> Iterator[Rig]:
+    """A simulated rig on the fast config, open for the block and closed after it."""
+    rig = Rig(fast_config(tmp_path, extra), simulate=True)
+    rig.open()
+    try:
+        yield rig
+    finally:
+        rig.close()
 
 
 def config_file(tmp_path: Path, extra: str = "") -> Path:

@@ -10,9 +10,8 @@ from typing import ClassVar
 
 import pytest
 from fastapi.testclient import TestClient
-from rig_support import Watcher, fast_config
+from rig_support import Watcher, running_rig
 
-from rig.service import Rig
 from web.app import create_app
 from web.auth import Auth
 
@@ -22,10 +21,8 @@ PLAN = {"start_mm": 10, "end_mm": 12, "count": 5, "settle_s": 0}
 
 @pytest.fixture
 def rig(tmp_path):
-    r = Rig(fast_config(tmp_path), simulate=True)
-    r.open()
-    yield r
-    r.close()
+    with running_rig(tmp_path) as r:
+        yield r
 
 
 @pytest.fixture

@@ -11,7 +11,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from rig_support import Watcher, fast_config
+from rig_support import Watcher, fast_config, running_rig
 
 from rig import frames as frames_module
 from rig.camera.base import CameraError
@@ -23,16 +23,6 @@ from rig.rail import base as rail_base
 from rig.service import Rig
 
 PLAN = StackPlan(start_mm=10, end_mm=12, count=8, settle_s=0)
-
-
-@contextlib.contextmanager
-def running_rig(data_root: Path):
-    rig = Rig(fast_config(data_root), simulate=True)
-    rig.open()
-    try:
-        yield rig
-    finally:
-        rig.close()
 
 
 def assert_safe_and_serving(rig: Rig, watcher: Watcher) -> None:

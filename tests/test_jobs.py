@@ -10,7 +10,7 @@ from collections import namedtuple
 import cv2
 import numpy as np
 import pytest
-from rig_support import Watcher, fast_config, psnr
+from rig_support import Watcher, fast_config, psnr, running_rig
 
 from rig import plan as plan_module
 from rig.frames import JobFiles
@@ -21,10 +21,8 @@ from stacker import Stream, geometry
 
 @pytest.fixture
 def rig(tmp_path):
-    r = Rig(fast_config(tmp_path), simulate=True)
-    r.open()
-    yield r
-    r.close()
+    with running_rig(tmp_path) as r:
+        yield r
 
 
 def record_captures(rig):
