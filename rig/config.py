@@ -163,20 +163,6 @@ class RailConfig(Section):
             )
         return value
 
-    @field_validator("max_speed_mm_s")
-    @classmethod
-    def _speed_within_driver(cls, value: float, info: ValidationInfo) -> float:
-        data = info.data
-        if {"driver", "lead_mm", "steps_per_rev", "microsteps"} <= data.keys():
-            steps_per_mm = data["steps_per_rev"] * data["microsteps"] / data["lead_mm"]
-            limit = 1e9 / DRIVERS[data["driver"]].min_period_ns / steps_per_mm
-            if value > limit:
-                raise ValueError(
-                    f"{value} mm/s needs {value * steps_per_mm:.0f} steps/s, beyond the "
-                    f"driver's limit; use at most {limit:.1f} mm/s"
-                )
-        return value
-
     @field_validator("soft_max_mm")
     @classmethod
     def _soft_limits_inside_travel(cls, value: float, info: ValidationInfo) -> float:
@@ -191,6 +177,24 @@ class RailConfig(Section):
         return value
 
     @model_validator(mode="after")
+    def _speed_within_driver(self) -> RailConfig:
+        period_ns = DRIVERS[self.driver].min_period_ns
+        if self.uses_lgpio_pulses:
+            from rig.rail.pulses_lgpio import lgpio_min_period_ns
+
+            period_ns = lgpio_min_period_ns(DRIVERS[self.driver])
+        limit = 1e9 / period_ns / self.steps_per_mm
+        if self.max_speed_mm_s > limit:
+            via = " through lgpio" if self.uses_lgpio_pulses else ""
+            raise ValueError(
+                f"rail.max_speed_mm_s: {self.max_speed_mm_s} mm/s needs "
+                f"{self.max_speed_mm_s * self.steps_per_mm:.0f} steps/s, but the shortest STEP "
+                f"period for the {DRIVERS[self.driver].name}{via} is {period_ns / 1000:g} µs; "
+                f"use at most {limit:.1f} mm/s"
+            )
+        return self
+
+    @model_validator(mode="after")
     def _homing_slower_than_fast(self) -> RailConfig:
         if self.homing.slow_mm_s > self.homing.fast_mm_s:
             raise ValueError("rail.homing.slow_mm_s: must not exceed rail.homing.fast_mm_s")
@@ -201,6 +205,13 @@ class RailConfig(Section):
     @property
     def steps_per_mm(self) -> float:
         return self.steps_per_rev * self.microsteps / self.lead_mm
+
+    @property
+    def uses_lgpio_pulses(self) -> bool:
+        """Whether STEP pulses go out as lgpio trains (on a real rig)."""
+        if self.pulse_backend == "auto":
+            return self.pin_factory in ("lgpio", "auto")
+        return self.pulse_backend == "lgpio"
 
     def gpio_pins(self) -> dict[str, int]:
         pins = self.pins.model_dump()
@@ -233,7 +244,7 @@ class CameraConfig(Section):
 class LightConfig(Section):
     pin: Gpio = 18
     pwm: Bool = True
-    frequency_hz: Annotated[float, Field(strict=True, gt=0, le=10_000)] = 1000.0
+    frequency_hz: Annotated[float, Field(strict=True, ge=0.1, le=10_000)] = 1000.0  # lgTxPwm
     level: Annotated[float, Field(strict=True, ge=0, le=1)] = 1.0
     active_high: Bool = True
     warmup_s: NonNegativeFloat = 0.0

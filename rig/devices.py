@@ -18,14 +18,16 @@ and the CLI while a command runs, so they never drive the same hardware at once.
 from __future__ import annotations
 
 import fcntl
-import importlib
 import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from gpiozero import DigitalOutputDevice
+
 from rig.camera.base import Camera
+from rig.closing import close_all
 from rig.light import Light
 from rig.rail import FocusRail
 
@@ -35,17 +37,9 @@ if TYPE_CHECKING:
 
 T = TypeVar("T")
 
-_FACTORIES = {
-    "lgpio": (
-        "gpiozero.pins.lgpio",
-        "LGPIOFactory",
-        "install lgpio (`sudo apt install python3-lgpio`, or `pip install lgpio` in the venv)",
-    ),
-    "rpigpio": (
-        "gpiozero.pins.rpigpio",
-        "RPiGPIOFactory",
-        "install RPi.GPIO (`sudo apt install python3-rpi.gpio`; it does not work on a Pi 5)",
-    ),
+_FACTORY_HINTS = {
+    "lgpio": "install lgpio (`sudo apt install python3-lgpio`, or `pip install lgpio` in the venv)",
+    "rpigpio": "install RPi.GPIO (`sudo apt install python3-rpi.gpio`; it does not work on a Pi 5)",
 }
 
 
@@ -95,7 +89,7 @@ class Devices:
         if self._closed:
             return
         self._closed = True
-        _close_all([self.rail.close, self.light.close, *self._later_closers()])
+        close_all([self.rail.close, self.light.close, *self._later_closers()])
 
     def _later_closers(self) -> list[Callable[[], None]]:
         closers: list[Callable[[], None]] = []
@@ -164,7 +158,7 @@ def open_devices(
             closers.append(bench.close)
         elif owned_factory is not None:
             closers.append(owned_factory.close)
-        _close_all(closers, raise_first=False)
+        close_all(closers, raise_first=False)
         raise
     return Devices(rail=rail, light=light, camera=camera, bench=bench, pin_factory=owned_factory)
 
@@ -180,18 +174,75 @@ def _camera(config: Config, bench: SimBench | None) -> Camera:
 
 
 def make_pin_factory(config: Config) -> Any:
-    """The gpiozero pin factory named by ``rail.pin_factory`` (``auto``: lgpio, then RPi.GPIO)."""
+    """The gpiozero pin factory named by ``rail.pin_factory`` (``auto``: lgpio, then RPi.GPIO).
+
+    lgpio pins open on ``rail.gpiochip`` (gpiozero's choice if unset) and become
+    outputs at their safe level (:mod:`rig.pins_lgpio`).
+    """
     choice = config.rail.pin_factory
     names = ["lgpio", "rpigpio"] if choice == "auto" else [choice]
     problems = []
     for name in names:
-        module_name, class_name, hint = _FACTORIES[name]
         try:
-            module = importlib.import_module(module_name)
-            return getattr(module, class_name)()
+            if name == "lgpio":
+                from rig.pins_lgpio import SafeLGPIOFactory
+
+                return SafeLGPIOFactory(config.rail.gpiochip, safe_levels=safe_levels(config))
+            from gpiozero.pins.rpigpio import RPiGPIOFactory
+
+            return RPiGPIOFactory()
         except Exception as exc:  # ImportError, BadPinFactory, lgpio.error...
-            problems.append(f"the {name} pin factory failed ({exc}); {hint}")
+            problems.append(f"the {name} pin factory failed ({exc}); {_FACTORY_HINTS[name]}")
     raise HardwareError("gpio", "; ".join(problems) + " (or run with --sim to simulate)")
+
+
+def safe_levels(config: Config) -> dict[int, int]:
+    """GPIO → the level that keeps its device safe: ENABLE inactive, LED off."""
+    return {
+        config.rail.pins.enable: 1 if config.rail.enable_active_low else 0,
+        config.light.pin: 0 if config.light.active_high else 1,
+    }
+
+
+def release_outputs(config: Config, simulate: bool) -> None:
+    """Drive ENABLE inactive and the LED off, claiming no other pin; then let both go.
+
+    For the service's ``ExecStopPost`` (``macrorig rail release``).  Each pin is
+    claimed at its safe level (no glitch through the active level), then freed:
+    the pull-up on ENABLE and the pull-down on the LED input hold them there.
+    Raises :class:`HardwareError` if the GPIO cannot be opened or a pin cannot
+    be claimed (both pins are still tried).
+    """
+    bench: SimBench | None = None
+    if simulate:
+        from rig.sim.bench import SimBench
+
+        bench = SimBench(config, state_path=config.data_dir / "sim" / "bench.json")
+        factory = bench.pin_factory
+    else:
+        factory = make_pin_factory(config)
+    levels = safe_levels(config)
+    problems: list[str] = []
+    try:
+        for key, pin in (
+            ("rail.pins.enable", config.rail.pins.enable),
+            ("light.pin", config.light.pin),
+        ):
+            try:
+                # Active high: the value is the level, set in the claim itself.
+                device = DigitalOutputDevice(
+                    pin, initial_value=bool(levels[pin]), pin_factory=factory
+                )
+                device.close()
+            except Exception as exc:  # keep going: the other output must still be made safe
+                problems.append(f"{key} (GPIO {pin}): {exc}")
+    finally:
+        if bench is not None:
+            bench.close()
+        else:
+            factory.close()
+    if problems:
+        raise HardwareError("gpio", "could not release " + "; ".join(problems))
 
 
 def _opening(device: str, action: Callable[[], T]) -> T:
@@ -206,19 +257,8 @@ def _opening(device: str, action: Callable[[], T]) -> T:
 def _describe(exc: Exception) -> str:
     text = str(exc) or type(exc).__name__
     if isinstance(exc, ImportError) and exc.name == "lgpio":
-        return f'{text}: {_FACTORIES["lgpio"][2]}, or set rail.pulse_backend = "software"'
+        return f'{text}: {_FACTORY_HINTS["lgpio"]}, or set rail.pulse_backend = "software"'
     return text
-
-
-def _close_all(closers: list[Callable[[], None]], *, raise_first: bool = True) -> None:
-    first: BaseException | None = None
-    for close in closers:
-        try:
-            close()
-        except Exception as exc:  # keep going: the rest must still be made safe
-            first = first or exc
-    if first is not None and raise_first:
-        raise first
 
 
 def lock_path(config: Config, simulate: bool) -> Path:

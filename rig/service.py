@@ -10,17 +10,18 @@ the motor.  If the hardware fails to open, the rig still comes up to say so loud
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
 import shutil
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 from rig.camera.base import CameraError, ExposureSettings
+from rig.closing import close_all
 from rig.config import Config
 from rig.devices import Devices, HardwareError, open_devices
 from rig.durable import write_atomic
@@ -103,17 +104,17 @@ class Rig:
 
     def close(self) -> None:
         """Stop after the current frame, then release everything: driver disabled, LED off."""
-        self.scheduler.stop()
-        self.runner.shutdown()
-        if self.devices is not None:
-            with contextlib.suppress(Exception):  # it may not be moving at all
-                self.devices.rail.stop()
-        self._manual.shutdown(wait=True, cancel_futures=True)
-        self._cancel_light_timer()
-        if self.devices is not None:
-            self.devices.close()
-        self.callbacks.stop()
-        self.store.close()
+        devices = self.devices
+        steps: list[Callable[[], None]] = [self.scheduler.stop, self.runner.shutdown]
+        if devices is not None:
+            steps.append(devices.rail.stop)  # a manual move decelerates and ends
+        steps += [
+            lambda: self._manual.shutdown(wait=True, cancel_futures=True),
+            self._cancel_light_timer,
+        ]
+        if devices is not None:
+            steps.append(devices.close)
+        close_all([*steps, self.callbacks.stop, self.store.close])
 
     def health(self) -> tuple[bool, str]:
         """For the systemd watchdog: the runner thread lives and is not stuck."""

@@ -12,7 +12,7 @@ import pytest
 from gpiozero import DigitalOutputDevice
 from gpiozero.pins.mock import MockFactory
 
-import rig.cli.rail_cmd as rail_cmd
+import rig.devices as devices
 from rig.cli import main
 from rig.config import load_config
 from rig.devices import rig_lock
@@ -72,7 +72,7 @@ def mock_pins(monkeypatch):
         claimed.append(number)
         return pin(number)
 
-    monkeypatch.setattr(rail_cmd, "make_pin_factory", make)
+    monkeypatch.setattr(devices, "make_pin_factory", make)
     # No camera library, and no real GPIO library: release must need neither.
     for name in ("picamera2", "lgpio", "RPi", "RPi.GPIO"):
         monkeypatch.setitem(sys.modules, name, None)

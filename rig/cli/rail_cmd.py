@@ -28,9 +28,7 @@ import math
 import sys
 import threading
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, TypeVar
-
-from gpiozero import DigitalOutputDevice
+from typing import Any, TypeVar
 
 from rig.cli.errors import CliError
 from rig.config import Config, ConfigError, load_config
@@ -38,14 +36,11 @@ from rig.devices import (
     HardwareError,
     RigInUse,
     lock_path,
-    make_pin_factory,
     open_devices,
+    release_outputs,
     rig_lock,
 )
 from rig.rail import FocusRail, MoveResult, RailError
-
-if TYPE_CHECKING:
-    from rig.sim.bench import SimBench
 
 T = TypeVar("T")
 DAEMON_RUNNING = "the macrorig daemon owns the rail"
@@ -147,44 +142,6 @@ def _release(args: argparse.Namespace) -> int:
     sim = " (simulated)" if args.sim else ""
     print(f"driver disabled (ENABLE GPIO {pins.enable}), LED off (GPIO {config.light.pin}){sim}")
     return 0
-
-
-def release_outputs(config: Config, simulate: bool) -> None:
-    """Drive ENABLE inactive and the LED off, claiming no other pin; then release both.
-
-    Raises :class:`HardwareError` if the GPIO cannot be opened or a pin cannot
-    be claimed (both pins are still tried).
-    """
-    bench: SimBench | None = None
-    if simulate:
-        from rig.sim.bench import SimBench
-
-        bench = SimBench(config, state_path=config.data_dir / "sim" / "bench.json")
-        factory = bench.pin_factory
-    else:
-        factory = make_pin_factory(config)
-    outputs = (
-        ("rail.pins.enable", config.rail.pins.enable, not config.rail.enable_active_low),
-        ("light.pin", config.light.pin, config.light.active_high),
-    )
-    problems: list[str] = []
-    try:
-        for key, pin, active_high in outputs:
-            try:
-                # initial_value=False: inactive from the moment the pin becomes an output.
-                device = DigitalOutputDevice(
-                    pin, active_high=active_high, initial_value=False, pin_factory=factory
-                )
-                device.close()
-            except Exception as exc:  # keep going: the other output must still be made safe
-                problems.append(f"{key} (GPIO {pin}): {exc}")
-    finally:
-        if bench is not None:
-            bench.close()
-        else:
-            factory.close()
-    if problems:
-        raise HardwareError("gpio", "could not release " + "; ".join(problems))
 
 
 def _status(rail: FocusRail, _args: Any) -> int:

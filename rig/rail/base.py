@@ -20,6 +20,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from rig.closing import close_all
 from rig.rail import homing
 from rig.rail.errors import PositionUnknownError, RailBusy, RailClosed
 from rig.rail.motion import MoveResult, RailMotion
@@ -241,17 +242,8 @@ class StepperRail(RailMotion):
                     self._operation_lock.release()
 
     def _close_parts(self) -> None:
-        errors: list[BaseException] = []
         parts: list[Any] = [self._pulser, *self._switches.values(), self._enable]
-        for part in parts:
-            if part is None:
-                continue
-            try:
-                part.close()
-            except Exception as exc:  # keep closing the rest
-                errors.append(exc)
-        if errors:
-            raise errors[0]
+        close_all(part.close for part in parts if part is not None)
 
     def __enter__(self) -> StepperRail:
         return self

@@ -29,3 +29,7 @@ class HomingError(RailError):
 
 class RailClosed(RailError):
     """The rail has been closed."""
+
+
+class PulseError(RailError):
+    """The STEP pulse back-end failed mid-move; the motor was stopped, position unknown."""

@@ -92,14 +92,15 @@ def make_pulser(
     config: RailConfig, timing: DriverTiming, backend: str, pin_factory: Any
 ) -> StepPulser:
     """The STEP/DIR back-end named by ``backend`` (``"auto"`` picks lgpio on lgpio pins)."""
+    on_lgpio = any(cls.__name__ == "LGPIOFactory" for cls in type(pin_factory).__mro__)
     if backend == "auto":
-        backend = "lgpio" if type(pin_factory).__name__ == "LGPIOFactory" else "software"
+        backend = "lgpio" if on_lgpio else "software"
     if backend == "lgpio":
         from rig.rail.pulses_lgpio import LgpioPulser
 
-        chip = config.gpiochip
-        if chip is None:
-            chip = getattr(pin_factory, "chip", 0)
+        # STEP/DIR on the chip the factory opened (ENABLE, switches and LED are there),
+        # which honours rail.gpiochip and gpiozero's own choice (4 on a Pi 5).
+        chip = pin_factory.chip if on_lgpio else (config.gpiochip or 0)
         return LgpioPulser(config.pins.step, config.pins.dir, timing, chip=chip)
     if backend == "software":
         from rig.rail.pulses_software import SoftwarePulser

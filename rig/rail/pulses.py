@@ -20,6 +20,7 @@ import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Protocol
 
 from rig.rail.drivers import DriverTiming
 from rig.rail.profile import MotionProfile
@@ -114,3 +115,32 @@ def wait_until(deadline_ns: int) -> None:
     if remaining > SPIN_WINDOW_NS:
         time.sleep((remaining - SPIN_WINDOW_NS) / 1e9)
     spin_until(deadline_ns)
+
+
+class Clock(Protocol):
+    """Where a back-end reads the time and waits (tests hand in a virtual one)."""
+
+    def now_ns(self) -> int:
+        """Monotonic time in ns."""
+
+    def sleep(self, seconds: float) -> None:
+        """Give up the CPU for about ``seconds``."""
+
+    def wait_until(self, deadline_ns: int) -> None:
+        """Return once :meth:`now_ns` has reached ``deadline_ns`` (µs-precise)."""
+
+
+class SystemClock:
+    """``time.perf_counter_ns`` and real sleeps."""
+
+    def now_ns(self) -> int:
+        return time.perf_counter_ns()
+
+    def sleep(self, seconds: float) -> None:
+        time.sleep(seconds)
+
+    def wait_until(self, deadline_ns: int) -> None:
+        wait_until(deadline_ns)
+
+
+SYSTEM_CLOCK = SystemClock()
