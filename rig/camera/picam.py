@@ -16,10 +16,12 @@
   manager always gives the buffer back.  Its metadata is checked against the
   requested exposure (controls take a few frames to apply, so a few frames may
   be skipped) and a persistent mismatch is an error, not a silently wrong frame.
-* Preview: the ``lores`` stream goes through an MJPEG encoder into an
-  in-memory output that keeps only the newest JPEG.  A Pi 5 has no hardware
-  JPEG encoder, so there it is the software ``JpegEncoder`` on an RGB ``lores``
-  stream (older Pis need ``lores`` in YUV420 for the hardware ``MJPEGEncoder``).
+* Preview: the ``lores`` stream, in YUV420, goes through a JPEG encoder into an
+  in-memory output that keeps only the newest JPEG.  VC4 Pis (Zero 2 W, 3, 4) need a
+  YUV ``lores`` stream (picamera2's ``check_camera_config``) and have the hardware
+  ``MJPEGEncoder``; a Pi 5 has no hardware encoder, so there (or with
+  ``preview_encoder = "software"``) it is the software ``JpegEncoder``, which takes
+  YUV420 since picamera2 0.3.26.
 
 ``picamera2`` is imported only in :meth:`PiCamera.start`, so this module loads anywhere.
 """
@@ -31,7 +33,6 @@ import importlib
 import io
 import threading
 from collections.abc import Mapping
-from pathlib import Path
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
@@ -42,7 +43,6 @@ from rig.camera.base import Camera, CameraError, CameraFrame, ExposureSettings
 if TYPE_CHECKING:
     from rig.config import CameraConfig
 
-PI_MODEL_PATH = Path("/proc/device-tree/model")
 INSTALL_HINT = (
     "on Raspberry Pi OS run `sudo apt install python3-picamera2` and create the "
     "virtualenv with --system-site-packages"
@@ -74,25 +74,21 @@ class LatestJpeg(io.BufferedIOBase):
             return self._frame
 
 
-def is_pi5(model_path: Path = PI_MODEL_PATH) -> bool:
-    """Whether this is a Raspberry Pi 5 (or CM5), from the device-tree model string."""
-    try:
-        model = model_path.read_bytes().decode(errors="replace")
-    except OSError:
-        return False
-    return "Raspberry Pi 5" in model or "Compute Module 5" in model
+def has_hardware_jpeg(picamera2: ModuleType) -> bool:
+    """Whether picamera2 found a VC4 ISP (Zero 2 W, 3, 4), the only one with a hardware
+    MJPEG encoder: ``Picamera2.platform``, as picamera2's own encoders/__init__.py decides."""
+    platform = getattr(picamera2.Picamera2, "platform", None)
+    return getattr(platform, "name", None) == "VC4"
 
 
 class PiCamera(Camera):
     """A Raspberry Pi camera (HQ, Camera Module 3...) through picamera2.
 
     :param config: the ``[camera]`` section.
-    :param model_path: where to read the board model (Pi 5 detection).
     """
 
-    def __init__(self, config: CameraConfig, *, model_path: Path = PI_MODEL_PATH) -> None:
+    def __init__(self, config: CameraConfig) -> None:
         self.config = config
-        self._model_path = model_path
         self._lock = threading.RLock()
         self._cam: Any = None
         self._preview = LatestJpeg()
@@ -121,7 +117,7 @@ class PiCamera(Camera):
                     "`rpicam-hello --list-cameras`, and that no other program holds the camera"
                 ) from exc
             try:
-                self._configure_and_start(cam)
+                self._configure_and_start(cam, hardware_jpeg=has_hardware_jpeg(picamera2))
             except BaseException as exc:
                 _close_quietly(cam)
                 if isinstance(exc, CameraError):
@@ -129,15 +125,16 @@ class PiCamera(Camera):
                 raise CameraError(f"camera {cfg.camera_num} failed to start: {exc}") from exc
             self._cam = cam
 
-    def _configure_and_start(self, cam: Any) -> None:
+    def _configure_and_start(self, cam: Any, *, hardware_jpeg: bool) -> None:
         cfg = self.config
         encoders = _import("picamera2.encoders")
         outputs = _import("picamera2.outputs")
-        software = self._software_encoder()
+        choice = cfg.preview_encoder
+        software = choice == "software" or (choice == "auto" and not hardware_jpeg)
         controls = dict(self._startup_controls(cam))
         configuration = cam.create_still_configuration(
             main={"size": tuple(cfg.resolution), "format": "BGR888"},
-            lores={"size": tuple(cfg.preview_size), "format": "BGR888" if software else "YUV420"},
+            lores={"size": tuple(cfg.preview_size), "format": "YUV420"},
             buffer_count=cfg.buffer_count,
             controls=controls,
         )
@@ -146,12 +143,6 @@ class PiCamera(Camera):
         self._encoder_name = type(encoder).__name__
         cam.start_encoder(encoder, outputs.FileOutput(self._preview), name="lores")
         cam.start()
-
-    def _software_encoder(self) -> bool:
-        choice = self.config.preview_encoder
-        if choice == "auto":
-            return is_pi5(self._model_path)
-        return choice == "software"
 
     def _startup_controls(self, cam: Any) -> Mapping[str, Any]:
         cfg = self.config

@@ -7,9 +7,12 @@ Behaves like the real library where the rig depends on it:
 * ``captured_request(flush=True)`` only returns a frame whose exposure started
   after the call (``SensorTimestamp - 1000 * ExposureTime >= call time``);
 * a ``BGR888`` stream's array holds R, G, B bytes in that order;
-* ``wait=<seconds>`` times out with ``TimeoutError`` when ``stall`` is set.
+* ``wait=<seconds>`` times out with ``TimeoutError`` when ``stall`` is set;
+* ``configure`` runs picamera2.py check_camera_config's rules: on VC4 (``platform``) the
+  ``lores`` stream must be YUV; the encoders refuse formats they cannot take.
 
-Class attributes steer a test: ``fail_open``, ``stall``, ``exposure_offset_us``.
+Class attributes steer a test: ``fail_open``, ``stall``, ``exposure_offset_us``,
+``with_focus_motor``, ``platform``.
 """
 
 from __future__ import annotations
@@ -21,6 +24,8 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from .platform import Platform
+
 CONTROL_DELAY = 2  # frames before set_controls shows in metadata (as on real sensors)
 RED, GREEN, BLUE = 200, 100, 50
 AUTO_METADATA = {
@@ -31,6 +36,9 @@ AUTO_METADATA = {
     "FrameDuration": 100_000,
     "AeLocked": True,
 }
+# picamera2/formats.py
+YUV_FORMATS = {"NV21", "NV12", "YUV420", "YVU420", "YVYU", "YUYV", "UYVY", "VYUY"}
+RGB_FORMATS = {"BGR888", "RGB888", "XBGR8888", "XRGB8888", "RGB161616", "BGR161616"}
 
 
 class FakeRequest:
@@ -62,6 +70,7 @@ class Picamera2:
     stall: ClassVar[bool] = False
     exposure_offset_us: ClassVar[int] = 0
     with_focus_motor: ClassVar[bool] = True
+    platform: ClassVar[Platform] = Platform.VC4  # Picamera2.platform
 
     def __init__(self, camera_num: int = 0, tuning: Any = None) -> None:
         if Picamera2.fail_open is not None:
@@ -106,8 +115,10 @@ class Picamera2:
         controls: dict[str, Any] | None = None,
         display: str | None = None,
         encode: str | None = None,
+        queue: bool = True,
         **kwargs: Any,
     ) -> dict[str, Any]:
+        """The user's stream settings over the defaults (_make_initial_stream_config)."""
         self.events.append("create_still_configuration")
         return {
             "use_case": "still",
@@ -115,6 +126,7 @@ class Picamera2:
             "lores": None if lores is None else {"format": "YUV420", **lores},
             "raw": raw,
             "buffer_count": buffer_count,
+            "queue": queue,
             "controls": dict(controls or {}),
             "display": display,
             "encode": encode,
@@ -124,7 +136,31 @@ class Picamera2:
         self.events.append("create_video_configuration")
         return self.create_still_configuration(**kwargs)
 
+    def check_camera_config(self, config: dict[str, Any]) -> None:
+        """check_camera_config / check_stream_config."""
+        self._check_stream(config["main"], "main")
+        lores = config.get("lores")
+        if lores is not None:
+            self._check_stream(lores, "lores")
+            (main_w, main_h), (lores_w, lores_h) = config["main"]["size"], lores["size"]
+            if lores_w > main_w or lores_h > main_h:
+                raise RuntimeError("lores stream dimensions may not exceed main stream")
+            if Picamera2.platform == Platform.VC4 and lores["format"] not in YUV_FORMATS:
+                raise RuntimeError("lores stream must be YUV")
+
+    @staticmethod
+    def _check_stream(stream: dict[str, Any], name: str) -> None:
+        fmt, size = stream["format"], stream["size"]
+        if fmt not in YUV_FORMATS | RGB_FORMATS:
+            raise RuntimeError(f"Bad format {fmt} in stream {name}")
+        if type(size) is not tuple or len(size) != 2:
+            raise RuntimeError(f"size in {name} stream should be (width, height)")
+        if size[0] % 2 or size[1] % 2:
+            raise RuntimeError("width and height should be even")
+
     def configure(self, config: dict[str, Any]) -> None:
+        """configure_ checks the configuration first."""
+        self.check_camera_config(config)
         self.events.append("configure")
         self.configure_calls.append(config)
         self.configured = config
@@ -133,13 +169,22 @@ class Picamera2:
     def start_encoder(
         self,
         encoder: Any,
-        output: Any,
+        output: Any = None,
         pts: Any = None,
         quality: Any = None,
         name: str | None = None,
     ) -> None:
+        """start_encoder: the stream must exist; the encoder gets its format and starts."""
+        if not self.configured:
+            raise RuntimeError("Camera has not been configured")
+        name = name or self.configured.get("encode")
+        if name is None or self.configured.get(name) is None:
+            raise RuntimeError(f"Encode stream {name} was not defined")
+        if output is not None:
+            encoder.output = output
+        encoder.name = name
+        encoder.start(self.configured[name]["format"])
         self.events.append("start_encoder")
-        encoder.output = output
         self.encoders.append((encoder, output, name))
 
     def stop_encoder(self, encoders: Any = None) -> None:
