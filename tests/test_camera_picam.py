@@ -11,11 +11,13 @@ import numpy as np
 import pytest
 from camera_support import fake_picamera2
 from gpiozero.pins.mock import MockFactory, MockPWMPin
+from rig_support import running_rig
 
 from rig.camera import CameraError, ExposureSettings
 from rig.camera.picam import PiCamera
 from rig.config import CameraConfig
 from rig.light import Light
+from rig.service import HardwareUnavailable
 
 
 @pytest.fixture
@@ -46,6 +48,14 @@ def started(config: CameraConfig) -> tuple[PiCamera, object]:
     from picamera2 import Picamera2
 
     return camera, Picamera2.instances[-1]
+
+
+def closed_cleanly(camera: PiCamera, cam) -> bool:
+    """close() raised nothing, and the fake's stop() was not left waiting for ever."""
+    camera.close()
+    return (
+        cam.closed and not cam.deadlocked and cam.events[-3:] == ["stop_encoder", "stop", "close"]
+    )
 
 
 def test_one_configuration_for_the_whole_session(picamera2, pi4):
@@ -172,20 +182,54 @@ def test_a_timeout_is_a_clear_camera_error(picamera2, pi4):
     assert "cancel_all_and_flush" in cam.events
     with pytest.raises(CameraError, match="no frame metadata"):
         camera.lock_exposure()
-    camera.close()
+    assert closed_cleanly(camera, cam)
+
+
+# -- defect 3: a timed-out metadata wait must not leave a job that blocks stop() ----------
+
+
+def test_a_metadata_timeout_leaves_no_stuck_job_and_shutdown_is_clean(picamera2, pi4):
+    camera, cam = started(small())
+    picamera2.Picamera2.stall = True
+    with pytest.raises(CameraError, match=r"no frame metadata within 0\.2 s"):
+        camera.lock_exposure()
+    assert "cancel_all_and_flush" in cam.events
+    assert closed_cleanly(camera, cam)
+
+
+def test_a_lens_position_read_that_times_out_does_not_block_shutdown(picamera2, pi4):
+    picamera2.Picamera2.stall = True  # starts, but no frame ever arrives
+    camera, cam = started(small())
+    with pytest.raises(CameraError, match="no frame metadata"):
+        _ = camera.lens_position
+    assert closed_cleanly(camera, cam)
+
+
+def test_the_rig_shuts_down_cleanly_after_a_camera_timeout(picamera2, pi4, tmp_path):
+    """The service's close after a failed lock: no exception (systemd would log "Application
+    shutdown failed"), and stop() was not left waiting."""
+    with running_rig(tmp_path) as rig:
+        assert rig.devices is not None
+        rig.devices.camera.close()  # the simulated one: a Pi camera in its place
+        camera, cam = started(small())
+        rig.devices._camera = camera
+        picamera2.Picamera2.stall = True
+        with pytest.raises(HardwareUnavailable, match="no frame metadata"):
+            rig.exposure("lock")
+    assert cam.closed and not cam.deadlocked
 
 
 def test_the_led_goes_off_when_a_capture_fails(picamera2, pi4):
     factory = MockFactory(pin_class=MockPWMPin)
     light = Light(18, level=0.8, pin_factory=factory)
-    camera, _cam = started(small())
+    camera, cam = started(small())
     picamera2.Picamera2.stall = True
     with pytest.raises(CameraError), light.lit():
         assert factory.pin(18).state == pytest.approx(0.8)
         camera.capture()
     assert factory.pin(18).state == 0
     light.close()
-    camera.close()
+    assert closed_cleanly(camera, cam)
     factory.close()
 
 

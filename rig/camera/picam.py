@@ -22,6 +22,8 @@
   ``MJPEGEncoder``; a Pi 5 has no hardware encoder, so there (or with
   ``preview_encoder = "software"``) it is the software ``JpegEncoder``, which takes
   YUV420 since picamera2 0.3.26.
+* A wait that times out leaves its job in picamera2's list, and ``stop()`` would queue
+  behind it for ever: every timeout clears the list with ``cancel_all_and_flush()``.
 
 ``picamera2`` is imported only in :meth:`PiCamera.start`, so this module loads anywhere.
 """
@@ -197,8 +199,7 @@ class PiCamera(Camera):
                     seen = exposure
                     self._skipped_frames += 1
             except TimeoutError as exc:
-                if hasattr(cam, "cancel_all_and_flush"):
-                    cam.cancel_all_and_flush()
+                _forget_jobs(cam)
                 raise CameraError(
                     f"no frame from the camera within {self.config.capture_timeout_s} s: "
                     "check the sensor cable (`rpicam-hello`) and camera.capture_timeout_s"
@@ -318,6 +319,7 @@ class PiCamera(Camera):
         try:
             metadata: Mapping[str, Any] = cam.capture_metadata(wait=self.config.capture_timeout_s)
         except TimeoutError as exc:
+            _forget_jobs(cam)
             raise CameraError(
                 f"no frame metadata within {self.config.capture_timeout_s} s: "
                 "check the sensor cable (`rpicam-hello`)"
@@ -337,6 +339,13 @@ def _frame(image: np.ndarray, metadata: Mapping[str, Any]) -> CameraFrame:
         sensor_timestamp_ns=int(metadata.get("SensorTimestamp", 0)),
         metadata=dict(metadata),
     )
+
+
+def _forget_jobs(cam: Any) -> None:
+    """After a wait timed out: its job is still listed (picamera2.py dispatch_functions waits
+    on it with a timeout but leaves it there), and ``stop()``, itself a job queued behind it
+    with no timeout, would wait for ever.  ``cancel_all_and_flush()`` exists for this."""
+    cam.cancel_all_and_flush()
 
 
 def _settled(before: Mapping[str, Any], after: Mapping[str, Any]) -> bool:

@@ -7,7 +7,10 @@ Behaves like the real library where the rig depends on it:
 * ``captured_request(flush=True)`` only returns a frame whose exposure started
   after the call (``SensorTimestamp - 1000 * ExposureTime >= call time``);
 * a ``BGR888`` stream's array holds R, G, B bytes in that order;
-* ``wait=<seconds>`` times out with ``TimeoutError`` when ``stall`` is set;
+* ``wait=<seconds>`` times out with ``TimeoutError`` when ``stall`` is set, and the job
+  stays listed (picamera2.py dispatch_functions) until ``cancel_all_and_flush()``;
+  ``stop()`` queues behind it and, where the real one would then wait for ever, raises
+  :class:`StopWouldHang`;
 * ``configure`` runs picamera2.py check_camera_config's rules: on VC4 (``platform``) the
   ``lores`` stream must be YUV; the encoders refuse formats they cannot take.
 
@@ -39,6 +42,10 @@ AUTO_METADATA = {
 # picamera2/formats.py
 YUV_FORMATS = {"NV21", "NV12", "YUV420", "YVU420", "YVYU", "YUYV", "UYVY", "VYUY"}
 RGB_FORMATS = {"BGR888", "RGB888", "XBGR8888", "XRGB8888", "RGB161616", "BGR161616"}
+
+
+class StopWouldHang(AssertionError):
+    """The real ``stop()`` would block here for ever (the suite must not)."""
 
 
 class FakeRequest:
@@ -98,6 +105,9 @@ class Picamera2:
         self.started = False
         self.closed = False
         self.released = 0
+        self.deadlocked = False
+        self._job_list: list[str] = []  # jobs whose wait timed out, still listed
+        self._event_loop_running = False
         self._pending: list[tuple[int, dict[str, Any]]] = []  # (frame due, controls)
         self._applied: dict[str, Any] = {}
         self._frame = 0
@@ -191,15 +201,37 @@ class Picamera2:
         self.events.append("stop_encoder")
 
     def start(self, show_preview: bool = False) -> None:
+        """start → start_preview(False): a NullPreview thread runs the event loop."""
         self.events.append("start")
+        self._event_loop_running = show_preview is not None
         self.started = True
         self._produce_preview()
 
     def stop(self) -> None:
+        """With the event loop running, stop sends stop_ as a job (dispatch_functions,
+        wait=True, no timeout) behind the jobs already listed: a job that no frame will
+        finish keeps it waiting for ever."""
+        if not self.started:
+            return
         self.events.append("stop")
+        if self._event_loop_running:
+            while self._job_list:
+                if Picamera2.stall:
+                    self.deadlocked = True
+                    raise StopWouldHang(
+                        "Picamera2.stop() would wait for ever: a timed-out job is still "
+                        "listed ahead of it (cancel_all_and_flush() clears it)"
+                    )
+                self._job_list.pop(0)
+                self._next_metadata()  # the stale job takes a frame first
         self.started = False
 
     def close(self) -> None:
+        """close: stop_preview (the event loop ends), then stop, which is now direct."""
+        if self.closed:
+            return
+        self._event_loop_running = False
+        self.stop()
         self.events.append("close")
         self.closed = True
 
@@ -211,7 +243,9 @@ class Picamera2:
         self._pending.append((self._frame + CONTROL_DELAY, dict(controls)))
 
     def cancel_all_and_flush(self) -> None:
+        """cancel_all_and_flush: every listed job is cancelled and the list cleared."""
         self.events.append("cancel_all_and_flush")
+        self._job_list = []
 
     # -- frames ---------------------------------------------------------------
 
@@ -231,10 +265,12 @@ class Picamera2:
         metadata["SensorTimestamp"] = time.monotonic_ns() + 1000 * metadata["ExposureTime"]
         return metadata
 
-    def _wait(self, wait: Any) -> None:
+    def _wait(self, wait: Any, job: str) -> None:
+        """dispatch_functions: ``wait`` in seconds raises TimeoutError (Job.get_result)
+        and leaves the job listed; True/None would wait for ever."""
         if Picamera2.stall:
             if isinstance(wait, (int, float)) and not isinstance(wait, bool):
-                time.sleep(min(wait, 0.05))
+                self._job_list.append(job)
                 raise TimeoutError()
             raise AssertionError("the rig must never wait forever for a frame")
 
@@ -243,14 +279,15 @@ class Picamera2:
             output.fileoutput.write(b"\xff\xd8fake-jpeg-%d\xff\xd9" % self._frame)
 
     def capture_metadata(self, wait: Any = None, signal_function: Any = None) -> dict[str, Any]:
-        self._wait(wait)
+        assert self.started, "capture before start()"
+        self._wait(wait, "capture_metadata")
         return self._next_metadata()
 
     @contextlib.contextmanager
     def captured_request(self, wait: Any = None, flush: Any = None) -> Iterator[FakeRequest]:
         assert self.started, "capture before start()"
         self.capture_calls.append({"wait": wait, "flush": flush})
-        self._wait(wait)
+        self._wait(wait, "capture_request")
         called_at = time.monotonic_ns()
         metadata = self._next_metadata()
         if flush is True:
