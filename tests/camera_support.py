@@ -30,5 +30,8 @@ def fake_picamera2(monkeypatch: pytest.MonkeyPatch) -> Iterator[ModuleType]:
     fake.Picamera2.exposure_offset_us = 0
     fake.Picamera2.with_focus_motor = True
     fake.Picamera2.platform = fake.Platform.VC4
+    fake.Picamera2.reports_ae_state = True
+    fake.Picamera2.frame_duration_us = 100_000
+    fake.Picamera2.scene = fake.Exposure(fake.AUTO_EXPOSURE_US, fake.AUTO_GAIN)
     yield fake
     forget_picamera2()

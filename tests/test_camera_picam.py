@@ -1,9 +1,10 @@
 """The picamera2 camera against a fake ``picamera2`` modelled on the real library
-(tests/fakes/picamera2)."""
+(tests/fakes/picamera2: stale frames after set_controls, AeState, stuck jobs, VC4's rules)."""
 
 from __future__ import annotations
 
 import io
+import itertools
 import json
 import sys
 
@@ -104,7 +105,7 @@ def test_software_preview_on_a_vc4_pi_uses_a_yuv_lores_stream(picamera2, pi4):
     camera.capture()
     jpeg = camera.preview_jpeg()
     assert jpeg is not None and jpeg.startswith(b"\xff\xd8")
-    camera.close()
+    assert closed_cleanly(camera, cam)
 
 
 def test_capture_flushes_releases_and_keeps_rgb_order(picamera2, pi4):
@@ -148,7 +149,13 @@ def test_lock_reads_the_settled_values_then_fixes_them(picamera2, pi4):
     assert fixed["ColourGains"] == (1.9, 1.5)
     assert fixed["AeEnable"] is False and fixed["AwbEnable"] is False
     camera.unlock_exposure()
-    assert cam.control_history[-1] == {"AeEnable": True, "AwbEnable": True}
+    assert cam.control_history[-1] == {
+        "AeEnable": True,
+        "ExposureTime": 0,
+        "AnalogueGain": 0.0,
+        "AwbEnable": True,
+        "ColourGains": (0.0, 0.0),
+    }
     assert camera.exposure is None
     camera.close()
 
@@ -156,11 +163,11 @@ def test_lock_reads_the_settled_values_then_fixes_them(picamera2, pi4):
 def test_frames_from_before_new_controls_apply_are_skipped(picamera2, pi4):
     camera, cam = started(small())
     camera.set_exposure(30_000, 1.0, (2.0, 1.5))
-    frame = camera.capture()  # the fake applies controls two frames late
+    frame = camera.capture()  # requests in flight and the sensor's delay: a few old frames
     assert frame.exposure_us == 30_000
-    assert len(cam.capture_calls) == 2
-    assert cam.released == 2  # the skipped request went back too
-    assert camera.status()["skipped_frames"] == 1
+    skipped = camera.status()["skipped_frames"]
+    assert skipped >= 1 and len(cam.capture_calls) == skipped + 1
+    assert cam.released == len(cam.capture_calls)  # the skipped requests went back too
     camera.close()
 
 
@@ -190,7 +197,7 @@ def test_a_timeout_is_a_clear_camera_error(picamera2, pi4):
 
 def test_a_metadata_timeout_leaves_no_stuck_job_and_shutdown_is_clean(picamera2, pi4):
     camera, cam = started(small())
-    picamera2.Picamera2.stall = True
+    picamera2.Picamera2.stall = True  # the frame held from before still comes, then nothing
     with pytest.raises(CameraError, match=r"no frame metadata within 0\.2 s"):
         camera.lock_exposure()
     assert "cancel_all_and_flush" in cam.events
@@ -217,6 +224,85 @@ def test_the_rig_shuts_down_cleanly_after_a_camera_timeout(picamera2, pi4, tmp_p
         with pytest.raises(HardwareUnavailable, match="no frame metadata"):
             rig.exposure("lock")
     assert cam.closed and not cam.deadlocked
+
+
+# -- defect 4: re-locking must not lock the old fixed values again -------------------------
+
+
+@pytest.mark.parametrize("ae_state", [True, False], ids=["AeState", "no-AeState"])
+@pytest.mark.parametrize(
+    ("fixed_us", "fixed_gain"),
+    [(30_000, 1.0), (13_000, 2.0)],
+    ids=["far-from-auto", "within-10%-of-auto"],
+)
+def test_relock_after_a_fixed_exposure_returns_the_automatic_values(
+    picamera2, pi4, ae_state, fixed_us, fixed_gain
+):
+    """A stack ran with a fixed exposure, the next one locks again.  Within 10 % of the
+    automatic values the Pi's AGC still says Converged while the old values play out."""
+    picamera2.Picamera2.reports_ae_state = ae_state
+    camera, cam = started(small())
+    camera.set_exposure(fixed_us, fixed_gain, (2.0, 1.5))
+    for _ in range(6):
+        assert camera.capture().exposure_us == fixed_us  # the fixed exposure is in effect
+    settings = camera.lock_exposure()
+    # What AE settles on in the fake's scene, not the fixed values still in flight.
+    assert settings == ExposureSettings(12_000, 2.0, picamera2.AUTO_COLOUR_GAINS)
+    assert cam.control_history[-1]["ExposureTime"] == 12_000
+    assert camera.capture().exposure_us == 12_000
+    assert closed_cleanly(camera, cam)
+
+
+def test_relock_straight_after_set_exposure_still_restores_auto(picamera2, pi4):
+    """No frame between the two: picamera2 sends both sets of controls in one request,
+    where a fixed ExposureTime would win over AeEnable and fixed ColourGains over AwbEnable."""
+    camera, cam = started(small())
+    camera.capture()
+    cam.pipeline.scene = picamera2.Exposure(4_000, 1.0)  # and the light came on
+    camera.set_exposure(30_000, 1.0, (2.0, 1.5))
+    settings = camera.lock_exposure()
+    assert settings == ExposureSettings(4_000, 1.0, picamera2.AUTO_COLOUR_GAINS)
+    assert closed_cleanly(camera, cam)
+
+
+# -- defect 5: AeState, and a frame test that cannot fire while AE still converges -----------
+
+
+@pytest.mark.parametrize(
+    ("ae_state", "frame_duration_us"),
+    [(True, 100_000), (False, 100_000), (True, 8_333), (False, 8_333)],
+    ids=["AeState-10fps", "no-AeState-10fps", "AeState-120fps", "no-AeState-120fps"],
+)
+def test_lock_after_the_light_comes_on_waits_for_ae_to_converge(
+    picamera2, pi4, ae_state, frame_duration_us
+):
+    """The runner switches the LED on, then locks: AE starts from the dark scene's values.
+    At 120 fps the AGC runs on every 4th frame only, so frames repeat while it moves."""
+    picamera2.Picamera2.reports_ae_state = ae_state
+    picamera2.Picamera2.frame_duration_us = frame_duration_us
+    camera, cam = started(small())
+    camera.capture()
+    cam.pipeline.scene = picamera2.Exposure(4_000, 1.0)  # the light comes on
+    settings = camera.lock_exposure()
+    assert (settings.exposure_us, settings.analogue_gain) == (4_000, 1.0)
+    assert closed_cleanly(camera, cam)
+
+
+def test_the_frames_report_ae_state_not_ae_locked(picamera2, pi4):
+    camera, _cam = started(small())
+    metadata = camera.capture().metadata
+    assert "AeState" in metadata and "AeLocked" not in metadata
+    camera.close()
+
+
+def test_a_lock_that_never_settles_is_an_error_not_a_guess(picamera2, pi4, monkeypatch):
+    camera, cam = started(small())
+    flicker = itertools.cycle([picamera2.Exposure(4_000, 1.0), picamera2.Exposure(20_000, 1.0)])
+    monkeypatch.setattr(cam.pipeline, "target", lambda: next(flicker))
+    with pytest.raises(CameraError, match=r"automatic exposure did not settle within \d+ frames"):
+        camera.lock_exposure()
+    assert camera.exposure is None  # nothing was fixed
+    assert closed_cleanly(camera, cam)
 
 
 def test_the_led_goes_off_when_a_capture_fails(picamera2, pi4):

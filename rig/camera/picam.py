@@ -8,8 +8,10 @@
   little-endian words): numpy gets RGB order with no conversion.
 * Fixed exposure: ``ExposureTime`` / ``AnalogueGain`` / ``ColourGains`` go into
   the configuration's controls (or ``set_controls`` later); setting them turns
-  AE/AWB off.  :meth:`PiCamera.lock_exposure` reads the settled automatic values
-  from frame metadata, then fixes exactly those.
+  AE/AWB off.  :meth:`PiCamera.lock_exposure` switches AE back on, waits for frames
+  that show its own settled choice (:mod:`rig.camera.ae_settle`: not the frames still
+  carrying the old controls, ``AeState`` Converged where libcamera reports it), then
+  fixes exactly those values.
 * After each move and settle, :meth:`PiCamera.capture` uses
   ``captured_request(flush=True)``: the first frame whose exposure *started*
   after the call, so nothing exposed while the rail moved is used; the context
@@ -40,6 +42,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from rig.camera.ae_settle import AeSettle, describe
 from rig.camera.base import Camera, CameraError, CameraFrame, ExposureSettings
 
 if TYPE_CHECKING:
@@ -222,13 +225,16 @@ class PiCamera(Camera):
     def lock_exposure(self) -> ExposureSettings:
         cam = self._started()
         self.unlock_exposure()
-        previous: Mapping[str, Any] | None = None
-        metadata: Mapping[str, Any] = {}
-        for _ in range(self.config.settle_frames):
+        watch = AeSettle(queued_requests=self.config.buffer_count)
+        metadata = self._metadata(cam)
+        while not watch.settled(metadata):
+            if watch.exhausted:
+                raise CameraError(
+                    f"automatic exposure did not settle within {watch.frames} frames (last "
+                    f"frame: {describe(metadata)}): is the light or the subject changing? "
+                    "Lock again, or set a fixed exposure"
+                )
             metadata = self._metadata(cam)
-            if metadata.get("AeLocked") or (previous and _settled(previous, metadata)):
-                break
-            previous = metadata
         try:
             exposure_us = int(metadata["ExposureTime"])
             gain = float(metadata["AnalogueGain"])
@@ -258,7 +264,7 @@ class PiCamera(Camera):
 
     def unlock_exposure(self) -> None:
         cam = self._started()
-        cam.set_controls(dict(_auto_switches(cam, exposure=None, colour=None)))
+        cam.set_controls(dict(_automatic(cam)))
         self._exposure = None
         self._requested_exposure_us = None
 
@@ -348,13 +354,24 @@ def _forget_jobs(cam: Any) -> None:
     cam.cancel_all_and_flush()
 
 
-def _settled(before: Mapping[str, Any], after: Mapping[str, Any]) -> bool:
-    """Two consecutive frames with exposure and gain within 1 %: AE has settled."""
-    for key in ("ExposureTime", "AnalogueGain"):
-        a, b = before.get(key), after.get(key)
-        if a is None or b is None or abs(a - b) > 0.01 * max(abs(a), abs(b), 1e-9):
-            return False
-    return True
+def _automatic(cam: Any) -> Mapping[str, Any]:
+    """Controls that give exposure and white balance back to AE/AWB.
+
+    Zero values as well as the enables: picamera2 sends everything set since the last
+    queued request together, and in that request a fixed ``ExposureTime``/``AnalogueGain``
+    wins over ``AeEnable`` (libcamera ``Camera::patchControlList``) and fixed
+    ``ColourGains`` over ``AwbEnable`` (the Pi IPA's ``applyControls``).  Zero means
+    automatic for each (picamera2 ``request.py``, libcamera ``ipa_base.cpp``).
+    """
+    wanted: dict[str, Any] = {
+        "AeEnable": True,
+        "ExposureTime": 0,
+        "AnalogueGain": 0.0,
+        "AwbEnable": True,
+        "ColourGains": (0.0, 0.0),
+    }
+    available = cam.camera_controls
+    return {name: value for name, value in wanted.items() if name in available}
 
 
 def _auto_switches(cam: Any, *, exposure: object, colour: object) -> Mapping[str, Any]:
