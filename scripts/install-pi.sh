@@ -165,10 +165,14 @@ if [ ! -x "$root$venv/bin/python" ]; then
     run python3 -m venv --system-site-packages "$venv"
 fi
 # Not editable: the service runs a copy, so this checkout can change or go away.
-# simplejpeg from PyPI too: macrorig pulls numpy 2 into the venv, and apt's simplejpeg
-# (which picamera2 imports) is built for Debian's numpy 1 and fails to import with it
-# (raspberrypi/picamera2#1088, #1211); the PyPI wheel is built for numpy 2.
-run "$venv/bin/pip" install --disable-pip-version-check --upgrade "${repo}[pi]" simplejpeg
+run "$venv/bin/pip" install --disable-pip-version-check --upgrade "${repo}[pi]"
+# simplejpeg from PyPI into the venv: macrorig pulls numpy 2 into the venv, and apt's
+# simplejpeg (which picamera2 imports) is built for Debian's numpy 1 and fails to import
+# with it (raspberrypi/picamera2#1088, #1211); the PyPI wheel is built for numpy 2.
+# Forced: pip counts apt's copy, seen through --system-site-packages, as installed, so
+# `--upgrade` would keep it whenever PyPI's version is not newer.  --no-deps: numpy is
+# already the venv's own (from the line above), nothing else may change.
+run "$venv/bin/pip" install --disable-pip-version-check --force-reinstall --no-deps simplejpeg
 # Fail here, not in the journal later, if the camera library cannot be imported.
 run "$venv/bin/python" -c "import picamera2"
 

@@ -17,6 +17,10 @@ import re
 import shutil
 import stat
 import subprocess
+import sys
+import zipfile
+from base64 import urlsafe_b64encode
+from hashlib import sha256
 from pathlib import Path
 
 import pytest
@@ -320,8 +324,9 @@ def test_install_dry_run_writes_the_files_and_prints_the_commands(target, tripwi
         "useradd --system --user-group --no-create-home --home-dir /var/lib/macrorig "
         "--shell /usr/sbin/nologin --groups gpio,video,render macrorig",
         "python3 -m venv --system-site-packages /opt/macrorig/venv",
-        "/opt/macrorig/venv/bin/pip install --disable-pip-version-check --upgrade "
-        f"'{REPO}[pi]' simplejpeg",
+        f"/opt/macrorig/venv/bin/pip install --disable-pip-version-check --upgrade '{REPO}[pi]'",
+        "/opt/macrorig/venv/bin/pip install --disable-pip-version-check --force-reinstall "
+        "--no-deps simplejpeg",
         "/opt/macrorig/venv/bin/python -c 'import picamera2'",
         "chown macrorig:macrorig /var/lib/macrorig",
         "systemctl daemon-reload",
@@ -333,6 +338,87 @@ def test_install_dry_run_writes_the_files_and_prints_the_commands(target, tripwi
     assert re.search(r"phone: +http://rigpi\.local:8000/", out)
     assert "sudo cat /var/lib/macrorig/api-token" in out
     assert "journalctl -u macrorig -f" in out
+
+
+def _wheel(directory: Path, name: str, version: str, module: bytes) -> Path:
+    """A minimal pure-Python wheel (what pip needs: the module, METADATA, WHEEL, RECORD)."""
+    info = f"{name}-{version}.dist-info"
+    files = {
+        f"{name}/__init__.py": module,
+        f"{info}/METADATA": f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n".encode(),
+        f"{info}/WHEEL": b"Wheel-Version: 1.0\nRoot-Is-Purelib: true\nTag: py3-none-any\n",
+    }
+    record = [
+        f"{path},sha256={urlsafe_b64encode(sha256(data).digest()).rstrip(b'=').decode()},{len(data)}"
+        for path, data in files.items()
+    ]
+    files[f"{info}/RECORD"] = "\n".join([*record, f"{info}/RECORD,,", ""]).encode()
+    wheel = directory / f"{name}-{version}-py3-none-any.whl"
+    with zipfile.ZipFile(wheel, "w") as archive:
+        for path, data in files.items():
+            archive.writestr(path, data)
+    return wheel
+
+
+def test_simplejpeg_goes_into_the_venv_even_when_apt_has_the_same_version(
+    target, tripwires, tmp_path
+):
+    """The install's simplejpeg command, run with pip offline against a stand-in for the Pi:
+    a venv that sees a "system" simplejpeg 1.8.2 (apt's, built for numpy 1) after its own
+    site-packages, as --system-site-packages does, and PyPI offering the same 1.8.2.
+    ``pip install --upgrade`` counts the system copy as installed and keeps it; the venv
+    must get its own copy, which it then imports first."""
+    result = run_script(INSTALL, target, tripwires)
+    assert result.returncode == 0, result.stderr
+    pip_lines = [c for c in commands(result.stdout) if "simplejpeg" in c.split()]
+    assert len(pip_lines) == 1 and pip_lines[0].startswith("/opt/macrorig/venv/bin/pip install ")
+    # The checkout's own install (it needs PyPI) is not what this test is about.
+    args = [a for a in pip_lines[0].split()[1:] if "[pi]" not in a]
+
+    system = tmp_path / "dist-packages"
+    (system / "simplejpeg").mkdir(parents=True)
+    (system / "simplejpeg" / "__init__.py").write_text('BUILT_FOR = "numpy 1"\n')
+    (system / "simplejpeg-1.8.2.dist-info").mkdir()
+    (system / "simplejpeg-1.8.2.dist-info" / "METADATA").write_text(
+        "Metadata-Version: 2.1\nName: simplejpeg\nVersion: 1.8.2\n"
+    )
+    index = tmp_path / "index"
+    index.mkdir()
+    _wheel(index, "simplejpeg", "1.8.2", b'BUILT_FOR = "numpy 2"\n')
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
+    python = venv / "bin" / "python"
+    site = subprocess.run(
+        [str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    Path(site, "apt-dist-packages.pth").write_text(f"{system}\n")  # after the venv's own
+    env = {
+        "PATH": os.environ["PATH"],
+        "PIP_NO_INDEX": "1",
+        "PIP_FIND_LINKS": str(index),
+        "PIP_CONFIG_FILE": os.devnull,
+    }
+    ran = subprocess.run(
+        [sys.executable, "-m", "pip", "--python", str(python), *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+    )
+    assert ran.returncode == 0, ran.stdout + ran.stderr
+    assert (Path(site) / "simplejpeg" / "__init__.py").exists(), ran.stdout
+    imported = subprocess.run(
+        [str(python), "-c", "import simplejpeg; print(simplejpeg.BUILT_FOR)"],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={"PATH": os.environ["PATH"]},
+    )
+    assert imported.stdout.strip() == "numpy 2"
+    assert (system / "simplejpeg" / "__init__.py").exists()  # apt's copy is left alone
 
 
 def test_install_twice_changes_nothing_and_keeps_an_edited_config(target, tripwires):

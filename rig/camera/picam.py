@@ -8,18 +8,24 @@
   little-endian words): numpy gets RGB order with no conversion.
 * Fixed exposure: ``ExposureTime`` / ``AnalogueGain`` / ``ColourGains`` go into
   the configuration's controls (or ``set_controls`` later); setting them turns
-  AE/AWB off.  :meth:`PiCamera.lock_exposure` reads the settled automatic values
-  from frame metadata, then fixes exactly those.
+  AE/AWB off.  :meth:`PiCamera.lock_exposure` switches AE back on, waits for frames
+  that show its own settled choice (:mod:`rig.camera.ae_settle`: not the frames still
+  carrying the old controls, ``AeState`` Converged where libcamera reports it), then
+  fixes exactly those values.
 * After each move and settle, :meth:`PiCamera.capture` uses
   ``captured_request(flush=True)``: the first frame whose exposure *started*
   after the call, so nothing exposed while the rail moved is used; the context
   manager always gives the buffer back.  Its metadata is checked against the
   requested exposure (controls take a few frames to apply, so a few frames may
   be skipped) and a persistent mismatch is an error, not a silently wrong frame.
-* Preview: the ``lores`` stream goes through an MJPEG encoder into an
-  in-memory output that keeps only the newest JPEG.  A Pi 5 has no hardware
-  JPEG encoder, so there it is the software ``JpegEncoder`` on an RGB ``lores``
-  stream (older Pis need ``lores`` in YUV420 for the hardware ``MJPEGEncoder``).
+* Preview: the ``lores`` stream, in YUV420, goes through a JPEG encoder into an
+  in-memory output that keeps only the newest JPEG.  VC4 Pis (Zero 2 W, 3, 4) need a
+  YUV ``lores`` stream (picamera2's ``check_camera_config``) and have the hardware
+  ``MJPEGEncoder``; a Pi 5 has no hardware encoder, so there (or with
+  ``preview_encoder = "software"``) it is the software ``JpegEncoder``, which takes
+  YUV420 since picamera2 0.3.26.
+* A wait that times out leaves its job in picamera2's list, and ``stop()`` would queue
+  behind it for ever: every timeout clears the list with ``cancel_all_and_flush()``.
 
 ``picamera2`` is imported only in :meth:`PiCamera.start`, so this module loads anywhere.
 """
@@ -31,18 +37,17 @@ import importlib
 import io
 import threading
 from collections.abc import Mapping
-from pathlib import Path
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from rig.camera.ae_settle import AeSettle, describe
 from rig.camera.base import Camera, CameraError, CameraFrame, ExposureSettings
 
 if TYPE_CHECKING:
     from rig.config import CameraConfig
 
-PI_MODEL_PATH = Path("/proc/device-tree/model")
 INSTALL_HINT = (
     "on Raspberry Pi OS run `sudo apt install python3-picamera2` and create the "
     "virtualenv with --system-site-packages"
@@ -74,25 +79,21 @@ class LatestJpeg(io.BufferedIOBase):
             return self._frame
 
 
-def is_pi5(model_path: Path = PI_MODEL_PATH) -> bool:
-    """Whether this is a Raspberry Pi 5 (or CM5), from the device-tree model string."""
-    try:
-        model = model_path.read_bytes().decode(errors="replace")
-    except OSError:
-        return False
-    return "Raspberry Pi 5" in model or "Compute Module 5" in model
+def has_hardware_jpeg(picamera2: ModuleType) -> bool:
+    """Whether picamera2 found a VC4 ISP (Zero 2 W, 3, 4), the only one with a hardware
+    MJPEG encoder: ``Picamera2.platform``, as picamera2's own encoders/__init__.py decides."""
+    platform = getattr(picamera2.Picamera2, "platform", None)
+    return getattr(platform, "name", None) == "VC4"
 
 
 class PiCamera(Camera):
     """A Raspberry Pi camera (HQ, Camera Module 3...) through picamera2.
 
     :param config: the ``[camera]`` section.
-    :param model_path: where to read the board model (Pi 5 detection).
     """
 
-    def __init__(self, config: CameraConfig, *, model_path: Path = PI_MODEL_PATH) -> None:
+    def __init__(self, config: CameraConfig) -> None:
         self.config = config
-        self._model_path = model_path
         self._lock = threading.RLock()
         self._cam: Any = None
         self._preview = LatestJpeg()
@@ -121,7 +122,7 @@ class PiCamera(Camera):
                     "`rpicam-hello --list-cameras`, and that no other program holds the camera"
                 ) from exc
             try:
-                self._configure_and_start(cam)
+                self._configure_and_start(cam, hardware_jpeg=has_hardware_jpeg(picamera2))
             except BaseException as exc:
                 _close_quietly(cam)
                 if isinstance(exc, CameraError):
@@ -129,15 +130,16 @@ class PiCamera(Camera):
                 raise CameraError(f"camera {cfg.camera_num} failed to start: {exc}") from exc
             self._cam = cam
 
-    def _configure_and_start(self, cam: Any) -> None:
+    def _configure_and_start(self, cam: Any, *, hardware_jpeg: bool) -> None:
         cfg = self.config
         encoders = _import("picamera2.encoders")
         outputs = _import("picamera2.outputs")
-        software = self._software_encoder()
+        choice = cfg.preview_encoder
+        software = choice == "software" or (choice == "auto" and not hardware_jpeg)
         controls = dict(self._startup_controls(cam))
         configuration = cam.create_still_configuration(
             main={"size": tuple(cfg.resolution), "format": "BGR888"},
-            lores={"size": tuple(cfg.preview_size), "format": "BGR888" if software else "YUV420"},
+            lores={"size": tuple(cfg.preview_size), "format": "YUV420"},
             buffer_count=cfg.buffer_count,
             controls=controls,
         )
@@ -146,12 +148,6 @@ class PiCamera(Camera):
         self._encoder_name = type(encoder).__name__
         cam.start_encoder(encoder, outputs.FileOutput(self._preview), name="lores")
         cam.start()
-
-    def _software_encoder(self) -> bool:
-        choice = self.config.preview_encoder
-        if choice == "auto":
-            return is_pi5(self._model_path)
-        return choice == "software"
 
     def _startup_controls(self, cam: Any) -> Mapping[str, Any]:
         cfg = self.config
@@ -206,8 +202,7 @@ class PiCamera(Camera):
                     seen = exposure
                     self._skipped_frames += 1
             except TimeoutError as exc:
-                if hasattr(cam, "cancel_all_and_flush"):
-                    cam.cancel_all_and_flush()
+                _forget_jobs(cam)
                 raise CameraError(
                     f"no frame from the camera within {self.config.capture_timeout_s} s: "
                     "check the sensor cable (`rpicam-hello`) and camera.capture_timeout_s"
@@ -230,13 +225,16 @@ class PiCamera(Camera):
     def lock_exposure(self) -> ExposureSettings:
         cam = self._started()
         self.unlock_exposure()
-        previous: Mapping[str, Any] | None = None
-        metadata: Mapping[str, Any] = {}
-        for _ in range(self.config.settle_frames):
+        watch = AeSettle(queued_requests=self.config.buffer_count)
+        metadata = self._metadata(cam)
+        while not watch.settled(metadata):
+            if watch.exhausted:
+                raise CameraError(
+                    f"automatic exposure did not settle within {watch.frames} frames (last "
+                    f"frame: {describe(metadata)}): is the light or the subject changing? "
+                    "Lock again, or set a fixed exposure"
+                )
             metadata = self._metadata(cam)
-            if metadata.get("AeLocked") or (previous and _settled(previous, metadata)):
-                break
-            previous = metadata
         try:
             exposure_us = int(metadata["ExposureTime"])
             gain = float(metadata["AnalogueGain"])
@@ -266,7 +264,7 @@ class PiCamera(Camera):
 
     def unlock_exposure(self) -> None:
         cam = self._started()
-        cam.set_controls(dict(_auto_switches(cam, exposure=None, colour=None)))
+        cam.set_controls(dict(_automatic(cam)))
         self._exposure = None
         self._requested_exposure_us = None
 
@@ -327,6 +325,7 @@ class PiCamera(Camera):
         try:
             metadata: Mapping[str, Any] = cam.capture_metadata(wait=self.config.capture_timeout_s)
         except TimeoutError as exc:
+            _forget_jobs(cam)
             raise CameraError(
                 f"no frame metadata within {self.config.capture_timeout_s} s: "
                 "check the sensor cable (`rpicam-hello`)"
@@ -348,13 +347,31 @@ def _frame(image: np.ndarray, metadata: Mapping[str, Any]) -> CameraFrame:
     )
 
 
-def _settled(before: Mapping[str, Any], after: Mapping[str, Any]) -> bool:
-    """Two consecutive frames with exposure and gain within 1 %: AE has settled."""
-    for key in ("ExposureTime", "AnalogueGain"):
-        a, b = before.get(key), after.get(key)
-        if a is None or b is None or abs(a - b) > 0.01 * max(abs(a), abs(b), 1e-9):
-            return False
-    return True
+def _forget_jobs(cam: Any) -> None:
+    """After a wait timed out: its job is still listed (picamera2.py dispatch_functions waits
+    on it with a timeout but leaves it there), and ``stop()``, itself a job queued behind it
+    with no timeout, would wait for ever.  ``cancel_all_and_flush()`` exists for this."""
+    cam.cancel_all_and_flush()
+
+
+def _automatic(cam: Any) -> Mapping[str, Any]:
+    """Controls that give exposure and white balance back to AE/AWB.
+
+    Zero values as well as the enables: picamera2 sends everything set since the last
+    queued request together, and in that request a fixed ``ExposureTime``/``AnalogueGain``
+    wins over ``AeEnable`` (libcamera ``Camera::patchControlList``) and fixed
+    ``ColourGains`` over ``AwbEnable`` (the Pi IPA's ``applyControls``).  Zero means
+    automatic for each (picamera2 ``request.py``, libcamera ``ipa_base.cpp``).
+    """
+    wanted: dict[str, Any] = {
+        "AeEnable": True,
+        "ExposureTime": 0,
+        "AnalogueGain": 0.0,
+        "AwbEnable": True,
+        "ColourGains": (0.0, 0.0),
+    }
+    available = cam.camera_controls
+    return {name: value for name, value in wanted.items() if name in available}
 
 
 def _auto_switches(cam: Any, *, exposure: object, colour: object) -> Mapping[str, Any]:

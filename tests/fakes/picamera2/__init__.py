@@ -1,219 +1,46 @@
-"""A fake ``picamera2``: records calls, returns canned frames and metadata.
+"""A fake ``picamera2`` for tests, modelled on the real library's source.
 
-Behaves like the real library where the rig depends on it:
+Each behaviour names the picamera2 (or, for the camera pipeline under it, libcamera)
+file and function it models, and the fake refuses what the real one refuses:
 
-* ``create_still_configuration`` returns a dict shaped like picamera2's;
-* controls take ``CONTROL_DELAY`` frames to reach the frame metadata;
-* ``captured_request(flush=True)`` only returns a frame whose exposure started
-  after the call (``SensorTimestamp - 1000 * ExposureTime >= call time``);
-* a ``BGR888`` stream's array holds R, G, B bytes in that order;
-* ``wait=<seconds>`` times out with ``TimeoutError`` when ``stall`` is set.
+* controls apply only to requests queued after ``set_controls``: the frame picamera2 holds
+  and the requests in flight carry the old ones, then the sensor's delay follows;
+* ``AeEnable: True`` really restores automatic exposure (unless a fixed ``ExposureTime``
+  goes in the same request), and the metadata follows the AGC back to its values;
+* the metadata reports ``AeState`` (Idle / Searching / Converged), never ``AeLocked``;
+* a job that timed out stays listed and ``stop()`` queues behind it until
+  ``cancel_all_and_flush()``: the fake raises :class:`StopWouldHang` where the real one hangs;
+* ``configure`` refuses a non-YUV ``lores`` stream on VC4 (check_camera_config), and the
+  encoders refuse stream formats they cannot take.
 
-Class attributes steer a test: ``fail_open``, ``stall``, ``exposure_offset_us``.
+Knobs for a test are class attributes of :class:`Picamera2` (see there).
 """
 
-from __future__ import annotations
+from .ipa import (
+    AE_STATE_CONVERGED,
+    AE_STATE_IDLE,
+    AE_STATE_SEARCHING,
+    AUTO_COLOUR_GAINS,
+    AUTO_EXPOSURE_US,
+    AUTO_GAIN,
+    Exposure,
+)
+from .picamera2 import BLUE, GREEN, RED, CompletedRequest, Picamera2, StopWouldHang
+from .platform import Platform
 
-import contextlib
-import time
-from collections.abc import Iterator
-from typing import Any, ClassVar
-
-import numpy as np
-
-CONTROL_DELAY = 2  # frames before set_controls shows in metadata (as on real sensors)
-RED, GREEN, BLUE = 200, 100, 50
-AUTO_METADATA = {
-    "ExposureTime": 12_000,
-    "AnalogueGain": 2.0,
-    "ColourGains": (1.9, 1.5),
-    "LensPosition": 3.5,
-    "FrameDuration": 100_000,
-    "AeLocked": True,
-}
-
-
-class FakeRequest:
-    def __init__(self, camera: Picamera2, metadata: dict[str, Any]) -> None:
-        self.camera = camera
-        self.metadata = metadata
-        self.released = False
-
-    def get_metadata(self) -> dict[str, Any]:
-        return dict(self.metadata)
-
-    def make_array(self, name: str) -> np.ndarray:
-        stream = self.camera.configured[name]
-        width, height = stream["size"]
-        assert stream["format"] == "BGR888", "the fake only renders BGR888"
-        image = np.empty((height, width, 3), np.uint8)
-        image[...] = (RED, GREEN, BLUE)  # BGR888 is R, G, B in memory
-        return image
-
-    def release(self) -> None:
-        assert not self.released, "request released twice"
-        self.released = True
-        self.camera.released += 1
-
-
-class Picamera2:
-    instances: ClassVar[list[Picamera2]] = []
-    fail_open: ClassVar[Exception | None] = None
-    stall: ClassVar[bool] = False
-    exposure_offset_us: ClassVar[int] = 0
-    with_focus_motor: ClassVar[bool] = True
-
-    def __init__(self, camera_num: int = 0, tuning: Any = None) -> None:
-        if Picamera2.fail_open is not None:
-            raise Picamera2.fail_open
-        Picamera2.instances.append(self)
-        self.camera_num = camera_num
-        self.tuning = tuning
-        self.camera_properties = {"Model": "imx477"}
-        self.camera_controls: dict[str, tuple[Any, Any, Any]] = {
-            "ExposureTime": (100, 600_000_000, None),
-            "AnalogueGain": (1.0, 22.0, None),
-            "ColourGains": (0.0, 32.0, None),
-            "AeEnable": (False, True, None),
-            "AwbEnable": (False, True, None),
-        }
-        if Picamera2.with_focus_motor:
-            self.camera_controls["LensPosition"] = (0.0, 15.0, 1.0)
-            self.camera_controls["AfMode"] = (0, 2, 0)
-        self.configure_calls: list[dict[str, Any]] = []
-        self.configured: dict[str, Any] = {}
-        self.control_history: list[dict[str, Any]] = []
-        self.encoders: list[tuple[Any, Any, str | None]] = []
-        self.capture_calls: list[dict[str, Any]] = []
-        self.events: list[str] = []
-        self.started = False
-        self.closed = False
-        self.released = 0
-        self._pending: list[tuple[int, dict[str, Any]]] = []  # (frame due, controls)
-        self._applied: dict[str, Any] = {}
-        self._frame = 0
-
-    @staticmethod
-    def load_tuning_file(name: str) -> dict[str, Any]:
-        return {"tuning": name}
-
-    def create_still_configuration(
-        self,
-        main: dict[str, Any] | None = None,
-        lores: dict[str, Any] | None = None,
-        raw: dict[str, Any] | None = None,
-        buffer_count: int = 1,
-        controls: dict[str, Any] | None = None,
-        display: str | None = None,
-        encode: str | None = None,
-        **kwargs: Any,
-    ) -> dict[str, Any]:
-        self.events.append("create_still_configuration")
-        return {
-            "use_case": "still",
-            "main": {"format": "BGR888", "size": (4056, 3040), **(main or {})},
-            "lores": None if lores is None else {"format": "YUV420", **lores},
-            "raw": raw,
-            "buffer_count": buffer_count,
-            "controls": dict(controls or {}),
-            "display": display,
-            "encode": encode,
-        }
-
-    def create_video_configuration(self, **kwargs: Any) -> dict[str, Any]:
-        self.events.append("create_video_configuration")
-        return self.create_still_configuration(**kwargs)
-
-    def configure(self, config: dict[str, Any]) -> None:
-        self.events.append("configure")
-        self.configure_calls.append(config)
-        self.configured = config
-        self._applied = dict(config.get("controls", {}))
-
-    def start_encoder(
-        self,
-        encoder: Any,
-        output: Any,
-        pts: Any = None,
-        quality: Any = None,
-        name: str | None = None,
-    ) -> None:
-        self.events.append("start_encoder")
-        encoder.output = output
-        self.encoders.append((encoder, output, name))
-
-    def stop_encoder(self, encoders: Any = None) -> None:
-        self.events.append("stop_encoder")
-
-    def start(self, show_preview: bool = False) -> None:
-        self.events.append("start")
-        self.started = True
-        self._produce_preview()
-
-    def stop(self) -> None:
-        self.events.append("stop")
-        self.started = False
-
-    def close(self) -> None:
-        self.events.append("close")
-        self.closed = True
-
-    def set_controls(self, controls: dict[str, Any]) -> None:
-        unknown = set(controls) - set(self.camera_controls)
-        if unknown:
-            raise RuntimeError(f"Control {sorted(unknown)[0]} is not advertised by libcamera")
-        self.control_history.append(dict(controls))
-        self._pending.append((self._frame + CONTROL_DELAY, dict(controls)))
-
-    def cancel_all_and_flush(self) -> None:
-        self.events.append("cancel_all_and_flush")
-
-    # -- frames ---------------------------------------------------------------
-
-    def _next_metadata(self) -> dict[str, Any]:
-        self._frame += 1
-        due = [c for frame, c in self._pending if frame <= self._frame]
-        self._pending = [(f, c) for f, c in self._pending if f > self._frame]
-        for controls in due:
-            self._applied.update(controls)
-        metadata = dict(AUTO_METADATA)
-        for key in ("ExposureTime", "AnalogueGain", "ColourGains", "LensPosition"):
-            if self._applied.get(key):  # 0 means "automatic"
-                metadata[key] = self._applied[key]
-        if self._applied.get("ExposureTime"):
-            metadata["ExposureTime"] += Picamera2.exposure_offset_us
-            metadata["AeLocked"] = False
-        metadata["SensorTimestamp"] = time.monotonic_ns() + 1000 * metadata["ExposureTime"]
-        return metadata
-
-    def _wait(self, wait: Any) -> None:
-        if Picamera2.stall:
-            if isinstance(wait, (int, float)) and not isinstance(wait, bool):
-                time.sleep(min(wait, 0.05))
-                raise TimeoutError()
-            raise AssertionError("the rig must never wait forever for a frame")
-
-    def _produce_preview(self) -> None:
-        for _encoder, output, _name in self.encoders:
-            output.fileoutput.write(b"\xff\xd8fake-jpeg-%d\xff\xd9" % self._frame)
-
-    def capture_metadata(self, wait: Any = None, signal_function: Any = None) -> dict[str, Any]:
-        self._wait(wait)
-        return self._next_metadata()
-
-    @contextlib.contextmanager
-    def captured_request(self, wait: Any = None, flush: Any = None) -> Iterator[FakeRequest]:
-        assert self.started, "capture before start()"
-        self.capture_calls.append({"wait": wait, "flush": flush})
-        self._wait(wait)
-        called_at = time.monotonic_ns()
-        metadata = self._next_metadata()
-        if flush is True:
-            started = metadata["SensorTimestamp"] - 1000 * metadata["ExposureTime"]
-            assert started >= called_at, "flush=True returned a frame exposed before the call"
-        self._produce_preview()
-        request = FakeRequest(self, metadata)
-        try:
-            yield request
-        finally:
-            request.release()
+__all__ = [
+    "AE_STATE_CONVERGED",
+    "AE_STATE_IDLE",
+    "AE_STATE_SEARCHING",
+    "AUTO_COLOUR_GAINS",
+    "AUTO_EXPOSURE_US",
+    "AUTO_GAIN",
+    "BLUE",
+    "GREEN",
+    "RED",
+    "CompletedRequest",
+    "Exposure",
+    "Picamera2",
+    "Platform",
+    "StopWouldHang",
+]
