@@ -177,7 +177,16 @@ def test_a_frame_that_never_matches_the_request_is_an_error(picamera2, pi4):
     camera.set_exposure(20_000, 1.0, (2.0, 1.5))
     with pytest.raises(CameraError, match=r"ExposureTime 25000 µs, not the requested 20000 µs"):
         camera.capture()
-    assert cam.released == len(cam.capture_calls) == 4
+    assert cam.released == len(cam.capture_calls) == 6  # buffer_count 2 + 3 sensor frames + 1
+    camera.close()
+
+
+def test_a_capture_after_new_controls_waits_out_every_request_queued_before(picamera2, pi4):
+    camera, cam = started(small(settle_frames=2, buffer_count=6))
+    camera.capture()
+    camera.set_exposure(20_000, 1.0, (2.0, 1.5))
+    frame = camera.capture()  # six requests with the old controls come first
+    assert frame.exposure_us == 20_000
     camera.close()
 
 
@@ -189,6 +198,18 @@ def test_a_timeout_is_a_clear_camera_error(picamera2, pi4):
     assert "cancel_all_and_flush" in cam.events
     with pytest.raises(CameraError, match="no frame metadata"):
         camera.lock_exposure()
+    assert closed_cleanly(camera, cam)
+
+
+def test_a_wait_cancelled_by_another_threads_timeout_is_a_camera_error(picamera2, pi4):
+    camera, cam = started(small())
+    picamera2.Picamera2.cancel_next_wait = True  # a lens read's timeout flushed our capture
+    with pytest.raises(CameraError, match="stopped answering"):
+        camera.capture()
+    picamera2.Picamera2.cancel_next_wait = True
+    with pytest.raises(CameraError, match="stopped answering"):
+        _ = camera.lens_position
+    assert camera.capture().image.shape == (48, 64, 3)  # the camera works on afterwards
     assert closed_cleanly(camera, cam)
 
 

@@ -37,12 +37,13 @@ import importlib
 import io
 import threading
 from collections.abc import Mapping
+from concurrent.futures import CancelledError
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from rig.camera.ae_settle import AeSettle, describe
+from rig.camera.ae_settle import SENSOR_DELAY_FRAMES, AeSettle, describe
 from rig.camera.base import Camera, CameraError, CameraFrame, ExposureSettings
 
 if TYPE_CHECKING:
@@ -188,7 +189,10 @@ class PiCamera(Camera):
         wanted = self._requested_exposure_us
         tolerance = self.config.exposure_tolerance
         seen: Any = None
-        for _ in range(self.config.settle_frames):
+        # Requests queued before new controls still carry the old ones (up to buffer_count),
+        # and the sensor applies a change a few frames later (see ae_settle).
+        budget = max(self.config.settle_frames, self.config.buffer_count + SENSOR_DELAY_FRAMES + 1)
+        for _ in range(budget):
             try:
                 with cam.captured_request(flush=True, wait=self.config.capture_timeout_s) as req:
                     metadata = req.get_metadata()
@@ -207,9 +211,11 @@ class PiCamera(Camera):
                     f"no frame from the camera within {self.config.capture_timeout_s} s: "
                     "check the sensor cable (`rpicam-hello`) and camera.capture_timeout_s"
                 ) from exc
+            except CancelledError as exc:
+                raise _cancelled() from exc
         raise CameraError(
             f"frames keep arriving with ExposureTime {seen} µs, not the requested {wanted} µs "
-            f"(±{tolerance:.0%}) after {self.config.settle_frames} frames: the sensor mode may "
+            f"(±{tolerance:.0%}) after {budget} frames: the sensor mode may "
             "not allow it; check the exposure settings (or the frame-duration limits)"
         )
 
@@ -330,6 +336,8 @@ class PiCamera(Camera):
                 f"no frame metadata within {self.config.capture_timeout_s} s: "
                 "check the sensor cable (`rpicam-hello`)"
             ) from exc
+        except CancelledError as exc:
+            raise _cancelled() from exc
         return metadata
 
 
@@ -345,6 +353,12 @@ def _frame(image: np.ndarray, metadata: Mapping[str, Any]) -> CameraFrame:
         sensor_timestamp_ns=int(metadata.get("SensorTimestamp", 0)),
         metadata=dict(metadata),
     )
+
+
+def _cancelled() -> CameraError:
+    """Another thread's wait timed out and flushed every listed job, this one's too
+    (``cancel_all_and_flush``: ``job.py`` ``Job.cancel`` makes its result raise)."""
+    return CameraError("the camera stopped answering while this frame was awaited; try again")
 
 
 def _forget_jobs(cam: Any) -> None:

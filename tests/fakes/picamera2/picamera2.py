@@ -20,6 +20,7 @@ import contextlib
 import time
 from collections import deque
 from collections.abc import Callable, Iterator
+from concurrent.futures import CancelledError
 from functools import partial
 from typing import Any, ClassVar
 
@@ -109,6 +110,9 @@ class Picamera2:
     platform: ClassVar[Platform] = Platform.VC4  # Picamera2.platform
     reports_ae_state: ClassVar[bool] = True  # libcamera ≥ 0.5
     frame_duration_us: ClassVar[int] = 100_000
+    # The next wait is cancelled as if another thread's timed-out wait had called
+    # cancel_all_and_flush() meanwhile (job.py Job.cancel: its result raises CancelledError).
+    cancel_next_wait: ClassVar[bool] = False
     scene: ClassVar[Exposure] = Exposure(AUTO_EXPOSURE_US, AUTO_GAIN)  # what AE aims at
 
     def __init__(self, camera_num: int = 0, tuning: Any = None) -> None:
@@ -395,6 +399,11 @@ class Picamera2:
             raise NotImplementedError("the fake does not hand out Job objects")
         job = _Job(steps)
         self._job_list.append(job)
+        if Picamera2.cancel_next_wait:
+            Picamera2.cancel_next_wait = False
+            self.cancel_all_and_flush()
+        if job.cancelled:
+            raise CancelledError()  # job.py Job.cancel: set_exception(CancelledError())
         self._event_loop(new_frame=False)  # a completed request may already be waiting
         while job in self._job_list:
             if not self._frames_can_come():
