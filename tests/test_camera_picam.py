@@ -182,7 +182,7 @@ def test_a_frame_that_never_matches_the_request_is_an_error(picamera2, pi4):
 
 
 def test_a_capture_after_new_controls_waits_out_every_request_queued_before(picamera2, pi4):
-    camera, cam = started(small(settle_frames=2, buffer_count=6))
+    camera, _ = started(small(settle_frames=2, buffer_count=6))
     camera.capture()
     camera.set_exposure(20_000, 1.0, (2.0, 1.5))
     frame = camera.capture()  # six requests with the old controls come first

@@ -1,97 +1,34 @@
-"""The real-rig path: gpiozero's lgpio pins and the lgpio pulser over the strict fake lgpio.
-
-gpiozero (the real library) runs on top of ``tests/fakes/lgpio.py``, which
-models lg v0.2.2; a carriage in the fake counts the STEP pulses that played and
-presses the limit switches.  Trains play in virtual time, so homing over
-millimetres takes milliseconds and nothing depends on the machine's load.
-"""
+"""The real-rig rail path on a fake Pi (``pi_support``): gpiozero's lgpio pins and the
+lgpio pulser over the strict fake lgpio, a carriage moved by the pulses that played."""
 
 from __future__ import annotations
 
-import json
-import re
 import sys
-from pathlib import Path
-from types import SimpleNamespace
 
 import pytest
-from fakes.clock import VirtualClock
+from pi_support import (
+    DIR,
+    ENABLE,
+    LED,
+    LIMIT_MAX,
+    LIMIT_MIN,
+    PI4,
+    PI5,
+    STEP,
+    example_config,
+    fake_pi,
+    forget_fake_pi,
+)
 
 from rig.cli import main
-from rig.config import Config, load_config
+from rig.config import load_config
 from rig.devices import open_devices, release_outputs
-from rig.rail.pulses_lgpio import LgpioPulser
-
-FAKES = Path(__file__).parent / "fakes"
-EXAMPLE = Path(__file__).parents[1] / "rig" / "examples" / "pi-hq-tmc2209.toml"
-PI4, PI5 = 0xC03114, 0xD04170  # board revision codes (gpiozero's PiBoardInfo)
-ENABLE, LED, STEP, DIR, LIMIT_MIN, LIMIT_MAX = 25, 18, 23, 24, 5, 6
-
-
-class Pi(SimpleNamespace):
-    """The fake Pi: ``lgpio`` (the fake module), ``clock``, ``chip`` the rig should use."""
-
-    def attach_carriage(self, config: Config, at_mm: float) -> None:
-        rail = config.rail
-        travel = round(rail.travel_mm * rail.steps_per_mm)
-        self.lgpio.carriage = self.lgpio.Carriage(
-            chip=self.chip,
-            step=STEP,
-            dir=DIR,
-            position=round(at_mm * rail.steps_per_mm),
-            forward_level=0 if rail.invert_direction else 1,
-            switches={LIMIT_MIN: lambda pos: pos <= 0, LIMIT_MAX: lambda pos: pos >= travel},
-        )
-
-    def claims_on(self, gpio: int) -> set[int]:
-        """The chips on which ``gpio`` was claimed (the handle carries its chip)."""
-        return {
-            c[1] >> 16 for c in self.lgpio.calls if c[0].startswith("gpio_claim") and c[2] == gpio
-        }
-
-
-def fake_pi(monkeypatch, revision: int, chips: set[int]) -> Pi:
-    monkeypatch.syspath_prepend(str(FAKES))
-    for name in ("lgpio", "gpiozero.pins.lgpio", "rig.pins_lgpio"):
-        monkeypatch.delitem(sys.modules, name, raising=False)
-    import gpiozero.pins.local as local
-    import lgpio
-
-    clock = VirtualClock()
-    lgpio.reset(new_clock=clock)
-    lgpio.chips_present.update(chips)
-    monkeypatch.setattr(local, "get_pi_revision", lambda: revision)
-    # gpiozero 2.0.1 LGPIOFactory picks chip 4 on a Pi 5 if /dev/gpiochip4 exists.
-    import gpiozero.pins.lgpio as gz_lgpio
-
-    dev = SimpleNamespace(
-        path=SimpleNamespace(exists=lambda p: p in {f"/dev/gpiochip{c}" for c in chips})
-    )
-    monkeypatch.setattr(gz_lgpio, "os", dev)
-    monkeypatch.setitem(LgpioPulser.__init__.__kwdefaults__, "clock", clock)
-    chip = 4 if revision == PI5 and 4 in chips else 0
-    return Pi(lgpio=lgpio, clock=clock, chip=chip)
 
 
 @pytest.fixture
 def pi(monkeypatch):
     yield fake_pi(monkeypatch, PI4, {0})
-    for name in ("lgpio", "gpiozero.pins.lgpio", "rig.pins_lgpio"):
-        sys.modules.pop(name, None)
-
-
-def example_config(tmp_path: Path, **rail: object) -> Path:
-    """The shipped example config, data in ``tmp_path``, ``rail`` keys overridden."""
-    text = EXAMPLE.read_text()
-    for key, value in rail.items():
-        line = f"{key} = {json.dumps(value)}"
-        text, found = re.subn(rf"^{key} = .*$", line, text, count=1, flags=re.M)
-        if not found:
-            text = text.replace("[rail]\n", f"[rail]\n{line}\n", 1)
-    text = text.replace('# dir = "~/.local/share/macrorig"', f'dir = "{tmp_path / "data"}"')
-    path = tmp_path / "config.toml"
-    path.write_text(text)
-    return path
+    forget_fake_pi()
 
 
 def run(capsys, *argv: str) -> tuple[int, str, str]:
@@ -107,7 +44,7 @@ def run(capsys, *argv: str) -> tuple[int, str, str]:
 
 @pytest.mark.parametrize("driver", ["a4988", "drv8825", "tmc2209"])
 def test_readme_step_4_runs_on_lgpio_with_each_driver(pi, tmp_path, capsys, driver):
-    path = example_config(tmp_path, driver=driver, microsteps=16)
+    path = example_config(tmp_path, rail={"driver": driver, "microsteps": 16})
     config = load_config(path)
     pi.attach_carriage(config, at_mm=5.0)
     cfg = ("--config", str(path))
@@ -200,7 +137,7 @@ def test_step_and_dir_share_the_gpiochip_of_every_other_pin(
     pi = fake_pi(monkeypatch, revision, chips)
     pi.chip = expected
     extra = {} if setting is None else {"gpiochip": setting}
-    config = load_config(example_config(tmp_path, **extra))
+    config = load_config(example_config(tmp_path, rail=extra))
     pi.attach_carriage(config, at_mm=5.0)
     with open_devices(config, simulate=False, with_camera=False) as devices:
         devices.rail.set_position(5.0)
@@ -208,5 +145,4 @@ def test_step_and_dir_share_the_gpiochip_of_every_other_pin(
         assert pi.lgpio.carriage.position == 6 * 3200  # the pulses reached the carriage
     for gpio in (STEP, DIR, ENABLE, LIMIT_MIN, LIMIT_MAX, LED):
         assert pi.claims_on(gpio) == {expected}, gpio
-    for name in ("lgpio", "gpiozero.pins.lgpio", "rig.pins_lgpio"):
-        sys.modules.pop(name, None)
+    forget_fake_pi()

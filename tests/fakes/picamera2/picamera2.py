@@ -79,6 +79,9 @@ class CompletedRequest:
         assert stream["format"] == "BGR888", "the fake only renders BGR888"
         image = np.empty((height, width, 3), np.uint8)
         image[...] = (RED, GREEN, BLUE)  # BGR888 is R, G, B in memory
+        if Picamera2.textured:  # test steering: detail the stacker can align on
+            rows, cols = np.mgrid[0:height, 0:width]
+            image[..., 1] = 64 + 127 * ((rows // 4 + cols // 4) % 2) + (rows * cols) % 29
         return image
 
 
@@ -113,6 +116,7 @@ class Picamera2:
     # The next wait is cancelled as if another thread's timed-out wait had called
     # cancel_all_and_flush() meanwhile (job.py Job.cancel: its result raises CancelledError).
     cancel_next_wait: ClassVar[bool] = False
+    textured: ClassVar[bool] = False  # frames with detail in green (flat colour otherwise)
     scene: ClassVar[Exposure] = Exposure(AUTO_EXPOSURE_US, AUTO_GAIN)  # what AE aims at
 
     def __init__(self, camera_num: int = 0, tuning: Any = None) -> None:
