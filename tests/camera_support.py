@@ -34,6 +34,7 @@ def fake_picamera2(monkeypatch: pytest.MonkeyPatch) -> Iterator[ModuleType]:
     fake.Picamera2.frame_duration_us = 100_000
     fake.Picamera2.cancel_next_wait = False
     fake.Picamera2.textured = False
+    fake.Picamera2.real_time = False
     fake.Picamera2.scene = fake.Exposure(fake.AUTO_EXPOSURE_US, fake.AUTO_GAIN)
     yield fake
     forget_picamera2()

@@ -26,6 +26,7 @@ def pi(monkeypatch):
 def picamera2(monkeypatch):
     for fake in fake_picamera2(monkeypatch):
         fake.Picamera2.textured = True  # something for the stacker to align
+        fake.Picamera2.real_time = True  # timestamps comparable with the runner's clock
         yield fake
 
 

@@ -117,6 +117,9 @@ class Picamera2:
     # cancel_all_and_flush() meanwhile (job.py Job.cancel: its result raises CancelledError).
     cancel_next_wait: ClassVar[bool] = False
     textured: ClassVar[bool] = False  # frames with detail in green (flat colour otherwise)
+    # Frames exposed no earlier than the wall clock (CLOCK_MONOTONIC, as the real
+    # SensorTimestamp), for tests that compare them with the rig's own clock.
+    real_time: ClassVar[bool] = False
     scene: ClassVar[Exposure] = Exposure(AUTO_EXPOSURE_US, AUTO_GAIN)  # what AE aims at
 
     def __init__(self, camera_num: int = 0, tuning: Any = None) -> None:
@@ -443,6 +446,8 @@ class Picamera2:
         request = self._queued.popleft()
         self.pipeline.apply(request.controls)
         metadata = self.pipeline.frame()
+        if Picamera2.real_time:  # the sensor ran on while nobody asked: no frame from the past
+            self._clock_ns = max(self._clock_ns, time.monotonic_ns())
         exposure_start = self._clock_ns
         self._clock_ns += 1000 * max(metadata["FrameDuration"], metadata["ExposureTime"])
         metadata["SensorTimestamp"] = exposure_start + 1000 * metadata["ExposureTime"]
