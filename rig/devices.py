@@ -33,7 +33,7 @@ from rig.rail import FocusRail
 
 if TYPE_CHECKING:
     from rig.config import Config
-    from rig.sim.bench import SimBench
+    from rig.sim.hardware.bench import SimBench
 
 T = TypeVar("T")
 
@@ -124,7 +124,7 @@ def open_devices(
     data = config.data_dir
     owned_factory: Any = None
     if simulate:
-        from rig.sim.bench import SimBench
+        from rig.sim.hardware.bench import SimBench
 
         bench = SimBench(config, state_path=data / "sim" / "bench.json")
         factory = bench.pin_factory
@@ -165,7 +165,7 @@ def open_devices(
 
 def _camera(config: Config, bench: SimBench | None) -> Camera:
     if bench is not None:
-        from rig.camera.sim import SimCamera
+        from rig.sim.hardware.camera import SimCamera
 
         return SimCamera(bench, config.sim, focus_range=(-1.0, config.rail.travel_mm + 1.0))
     from rig.camera.picam import PiCamera
@@ -215,7 +215,7 @@ def release_outputs(config: Config, simulate: bool) -> None:
     """
     bench: SimBench | None = None
     if simulate:
-        from rig.sim.bench import SimBench
+        from rig.sim.hardware.bench import SimBench
 
         bench = SimBench(config, state_path=config.data_dir / "sim" / "bench.json")
         factory = bench.pin_factory

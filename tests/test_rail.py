@@ -23,7 +23,7 @@ from rig.rail import (
     RailBusy,
     SoftLimitError,
 )
-from rig.sim.bench import SimBench
+from rig.sim.hardware.bench import SimBench
 
 RAIL = {
     "steps_per_rev": 200,

@@ -1,5 +1,6 @@
-"""Cameras: the interface (:mod:`.base`), picamera2 (:mod:`.picam`), simulated (:mod:`.sim`).
+"""Cameras: the interface (:mod:`.base`) and picamera2 (:mod:`.picam`).
 
+The simulated camera is part of the hardware twin, :mod:`rig.sim.hardware.camera`.
 The implementations are imported from their modules so that importing this
 package needs neither picamera2 nor the renderer.
 """
