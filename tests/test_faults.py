@@ -19,7 +19,7 @@ from rig.durable import DiskFull
 from rig.frames import JobFiles
 from rig.plan import StackPlan
 from rig.rail import RailError
-from rig.rail import base as rail_base
+from rig.rail import position as rail_position
 from rig.service import Rig
 
 PLAN = StackPlan(start_mm=10, end_mm=12, count=8, settle_s=0)
@@ -129,7 +129,7 @@ def test_no_room_to_save_the_rail_position_is_a_full_disk_not_a_rail_fault(tmp_p
     with running_rig(tmp_path) as rig:
         watcher = Watcher(rig)
         saves = {"n": 0}
-        real = rail_base.save_state
+        real = rail_position.save_state
 
         def filling(path, state):  # type: ignore[no-untyped-def]
             saves["n"] += 1
@@ -137,13 +137,13 @@ def test_no_room_to_save_the_rail_position_is_a_full_disk_not_a_rail_fault(tmp_p
                 raise DiskFull(errno.ENOSPC, f"the disk holding {path.parent} is full")
             return real(path, state)
 
-        monkeypatch.setattr(rail_base, "save_state", filling)
+        monkeypatch.setattr(rail_position, "save_state", filling)
         job = fail_job(rig, watcher)
         assert job["state"] == "failed"
         assert "the disk is full" in job["error"] and "frames were saved and kept" in job["error"]
         assert 1 <= len(JobFiles(rig.data_dir, job["id"]).entries()) < PLAN.count
         assert rig.devices.light.is_lit is False
-        monkeypatch.setattr(rail_base, "save_state", real)
+        monkeypatch.setattr(rail_position, "save_state", real)
         assert_safe_and_serving(rig, watcher)
 
 

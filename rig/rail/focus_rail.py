@@ -8,10 +8,10 @@ from typing import TYPE_CHECKING, Any
 
 from gpiozero import DigitalOutputDevice
 
-from rig.rail.base import StepperRail
 from rig.rail.drivers import DriverTiming, driver_timing
 from rig.rail.power import TimerFactory
 from rig.rail.pulses import StepPulser
+from rig.rail.stepper_rail import StepperRail
 from rig.rail.switches import LimitSwitch
 
 if TYPE_CHECKING:
