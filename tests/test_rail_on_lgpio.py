@@ -20,6 +20,7 @@ from fakes.clock import VirtualClock
 from rig.cli import main
 from rig.config import Config, load_config
 from rig.devices import open_devices, release_outputs
+from rig.rail.drivers import DRIVERS
 from rig.rail.pulses_lgpio import LgpioPulser
 
 FAKES = Path(__file__).parent / "fakes"
@@ -105,7 +106,7 @@ def run(capsys, *argv: str) -> tuple[int, str, str]:
 # -- README's step 4 on each driver: jog, move, home, status, release -----------------
 
 
-@pytest.mark.parametrize("driver", ["a4988", "drv8825", "tmc2209"])
+@pytest.mark.parametrize("driver", sorted(DRIVERS))
 def test_readme_step_4_runs_on_lgpio_with_each_driver(pi, tmp_path, capsys, driver):
     path = example_config(tmp_path, driver=driver, microsteps=16)
     config = load_config(path)

@@ -19,7 +19,7 @@ if TYPE_CHECKING:
 
 
 class FocusRail(StepperRail):
-    """A focus rail on a STEP/DIR/ENABLE driver (A4988, DRV8825, TMC2209).
+    """A focus rail on a STEP/DIR/ENABLE driver (one of :data:`rig.rail.drivers.DRIVERS`).
 
     :param config: the ``[rail]`` section: pins, mechanics, limits, homing.
     :param state_path: JSON file keeping the position between runs (``None``:
