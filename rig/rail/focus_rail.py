@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from gpiozero import DigitalOutputDevice
 
+from rig.closing import close_all
 from rig.rail.drivers import DriverTiming, driver_timing
 from rig.rail.power import TimerFactory
 from rig.rail.pulses import StepPulser
@@ -83,8 +84,8 @@ class FocusRail(StepperRail):
                 timer_factory=timer_factory,
             )
         except BaseException:
-            for part in reversed(parts):
-                part.close()
+            # Every part closes even if one fails; the error that stopped us is the one raised.
+            close_all([part.close for part in reversed(parts)], raise_first=False)
             raise
 
 
