@@ -5,6 +5,6 @@ The implementations are imported from their modules so that importing this
 package needs neither picamera2 nor the renderer.
 """
 
-from rig.camera.base import Camera, CameraError, CameraFrame, ExposureSettings, Frame
+from rig.camera.base import Camera, CameraError, CameraFrame, ExposureSettings
 
-__all__ = ["Camera", "CameraError", "CameraFrame", "ExposureSettings", "Frame"]
+__all__ = ["Camera", "CameraError", "CameraFrame", "ExposureSettings"]
