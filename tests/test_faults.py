@@ -13,10 +13,10 @@ from pathlib import Path
 import pytest
 from rig_support import Watcher, fast_config, running_rig
 
-from rig import frames as frames_module
+from rig import job_files
 from rig.camera.base import CameraError
 from rig.durable import DiskFull
-from rig.frames import JobFiles
+from rig.job_files import JobFiles
 from rig.plan import StackPlan
 from rig.rail import RailError
 from rig.rail import position as rail_position
@@ -192,16 +192,16 @@ def test_a_disk_that_fills_up_mid_job_fails_it_and_keeps_the_frames(
     with small_disk(disk, try_mount) as mounted:
         if not mounted:  # the fault-injection switch: the disk "fills" after 6 frames
             budget = {"writes": 0}
-            real_write = frames_module.write_atomic
+            real_write = job_files.write_atomic
 
             def filling(path, data):  # type: ignore[no-untyped-def]
                 if path.parent.name == "frames":
                     budget["writes"] += 1
                     if budget["writes"] > 6:
-                        raise frames_module.DiskFull(28, f"the disk holding {path.parent} is full")
+                        raise job_files.DiskFull(28, f"the disk holding {path.parent} is full")
                 return real_write(path, data)
 
-            monkeypatch.setattr(frames_module, "write_atomic", filling)
+            monkeypatch.setattr(job_files, "write_atomic", filling)
         with running_rig(disk) as rig:
             watcher = Watcher(rig)
             job, _ = rig.submit(StackPlan(start_mm=10, end_mm=12, count=20, settle_s=0))
