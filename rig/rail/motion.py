@@ -44,7 +44,10 @@ class MoveResult:
 
 
 class RailMotion:
-    """Runs moves and legs of one rail; the caller holds the rail's operation lock.
+    """Runs moves and legs of one rail.
+
+    The moving methods expect the caller to hold the rail's operation lock (one
+    at a time); the stops may come from any thread.
 
     :param geometry: steps, soft limits and approach legs of the rail.
     :param position: the rail's position, changed only under ``lock``.
