@@ -32,7 +32,7 @@ from pydantic import (
     model_validator,
 )
 
-from rig.rail.drivers import DRIVERS
+from rig.rail.drivers import DRIVERS, DriverName
 
 GPIO_FIRST, GPIO_LAST = 2, 27  # header GPIOs; 0/1 are the HAT ID EEPROM bus
 
@@ -128,7 +128,7 @@ class Homing(Section):
 
 
 class RailConfig(Section):
-    driver: Literal["a4988", "drv8825", "tmc2209"] = "tmc2209"
+    driver: DriverName = "tmc2209"  # a key of rig.rail.drivers.DRIVERS
     pins: RailPins = RailPins()
     switches: SwitchWiring = SwitchWiring()
     homing: Homing = Homing()

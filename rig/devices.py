@@ -1,9 +1,11 @@
 """Open the rig's devices, real or simulated, and close them safely.
 
-Simulation happens only when asked for (``simulate=True``, ``--sim``).  When
-real hardware fails to open, that is a :class:`HardwareError` naming the
-device, never a quiet switch to the simulator: a rig that believes it is
-moving a rail it is not would ruin a night's stack.
+Simulation happens only when asked for (``simulate=True``, ``--sim``), and
+:func:`open_gpio` is the one place that chooses real or simulated pins, for
+:func:`open_devices` and :func:`release_outputs` alike.  When real hardware
+fails to open, that is a :class:`HardwareError` naming the device, never a
+quiet switch to the simulator: a rig that believes it is moving a rail it is
+not would ruin a night's stack.
 
 Safety first: the rail is built first (its first act is driving ENABLE
 inactive), then the light (its first act is switching the LED off), so a
@@ -33,7 +35,7 @@ from rig.rail import FocusRail
 
 if TYPE_CHECKING:
     from rig.config import Config
-    from rig.sim.bench import SimBench
+    from rig.sim.hardware.bench import SimBench
 
 T = TypeVar("T")
 
@@ -55,23 +57,54 @@ class RigInUse(RuntimeError):
     """Another process (normally the daemon) holds the rig lock."""
 
 
+class Gpio:
+    """The pins the rig's devices open on: a real pin factory, or the simulated bench's.
+
+    Made only by :func:`open_gpio`, the one place that chooses between them.
+    :meth:`close` releases what :func:`open_gpio` opened (the bench, or the pin
+    factory it made), never a factory the caller handed in.
+    """
+
+    def __init__(self, pin_factory: Any, *, bench: SimBench | None, owned: bool) -> None:
+        self.pin_factory = pin_factory
+        self.bench = bench
+        self._owned = owned
+
+    @property
+    def simulated(self) -> bool:
+        return self.bench is not None
+
+    def close(self) -> None:
+        if self.bench is not None:
+            self.bench.close()
+        elif self._owned:
+            self.pin_factory.close()
+
+
+def open_gpio(config: Config, simulate: bool, *, pin_factory: Any = None) -> Gpio:
+    """The simulated bench (``simulate``), else ``pin_factory``, else ``rail.pin_factory``.
+
+    Raises :class:`HardwareError` if the configured pin factory cannot be opened.
+    """
+    if simulate:
+        from rig.sim.hardware.bench import SimBench
+
+        bench = SimBench(config, state_path=config.data_dir / "sim" / "bench.json")
+        return Gpio(bench.pin_factory, bench=bench, owned=True)
+    if pin_factory is not None:
+        return Gpio(pin_factory, bench=None, owned=False)
+    return Gpio(make_pin_factory(config), bench=None, owned=True)
+
+
 class Devices:
     """The opened rig: :attr:`rail`, :attr:`light`, :attr:`camera`; :attr:`bench` if simulated."""
 
-    def __init__(
-        self,
-        *,
-        rail: FocusRail,
-        light: Light,
-        camera: Camera | None,
-        bench: SimBench | None,
-        pin_factory: Any,
-    ) -> None:
+    def __init__(self, *, rail: FocusRail, light: Light, camera: Camera | None, gpio: Gpio) -> None:
         self.rail = rail
         self.light = light
-        self.bench = bench
+        self.bench = gpio.bench
         self._camera = camera
-        self._pin_factory = pin_factory
+        self._gpio = gpio
         self._closed = False
 
     @property
@@ -82,24 +115,17 @@ class Devices:
 
     @property
     def simulated(self) -> bool:
-        return self.bench is not None
+        return self._gpio.simulated
 
     def close(self) -> None:
         """Driver disabled and LED off first, then everything else; never stops half way."""
         if self._closed:
             return
         self._closed = True
-        close_all([self.rail.close, self.light.close, *self._later_closers()])
-
-    def _later_closers(self) -> list[Callable[[], None]]:
-        closers: list[Callable[[], None]] = []
+        closers = [self.rail.close, self.light.close]
         if self._camera is not None:
             closers.append(self._camera.close)
-        if self.bench is not None:
-            closers.append(self.bench.close)
-        elif self._pin_factory is not None:
-            closers.append(self._pin_factory.close)
-        return closers
+        close_all([*closers, self._gpio.close])
 
     def __enter__(self) -> Devices:
         return self
@@ -120,20 +146,10 @@ def open_devices(
     Raises :class:`HardwareError` naming the device that failed; whatever was
     already open is closed again (driver disabled, LED off).
     """
-    bench: SimBench | None = None
+    gpio = open_gpio(config, simulate, pin_factory=pin_factory)
+    factory = gpio.pin_factory
     data = config.data_dir
-    owned_factory: Any = None
-    if simulate:
-        from rig.sim.bench import SimBench
-
-        bench = SimBench(config, state_path=data / "sim" / "bench.json")
-        factory = bench.pin_factory
-        state_path = data / "sim" / "rail-state.json"
-    else:
-        if pin_factory is None:
-            pin_factory = owned_factory = make_pin_factory(config)
-        factory = pin_factory
-        state_path = data / "rail-state.json"
+    state_path = data / "sim" / "rail-state.json" if simulate else data / "rail-state.json"
     closers: list[Callable[[], None]] = []
     try:
         rail = _opening(
@@ -150,22 +166,18 @@ def open_devices(
         closers.append(light.close)
         camera: Camera | None = None
         if with_camera:
-            camera = _opening("camera", lambda: _camera(config, bench))
+            camera = _opening("camera", lambda: _camera(config, gpio.bench))
             closers.append(camera.close)
             _opening("camera", camera.start)
     except BaseException:
-        if bench is not None:
-            closers.append(bench.close)
-        elif owned_factory is not None:
-            closers.append(owned_factory.close)
-        close_all(closers, raise_first=False)
+        close_all([*closers, gpio.close], raise_first=False)
         raise
-    return Devices(rail=rail, light=light, camera=camera, bench=bench, pin_factory=owned_factory)
+    return Devices(rail=rail, light=light, camera=camera, gpio=gpio)
 
 
 def _camera(config: Config, bench: SimBench | None) -> Camera:
     if bench is not None:
-        from rig.camera.sim import SimCamera
+        from rig.sim.hardware.camera import SimCamera
 
         return SimCamera(bench, config.sim, focus_range=(-1.0, config.rail.travel_mm + 1.0))
     from rig.camera.picam import PiCamera
@@ -213,14 +225,7 @@ def release_outputs(config: Config, simulate: bool) -> None:
     Raises :class:`HardwareError` if the GPIO cannot be opened or a pin cannot
     be claimed (both pins are still tried).
     """
-    bench: SimBench | None = None
-    if simulate:
-        from rig.sim.bench import SimBench
-
-        bench = SimBench(config, state_path=config.data_dir / "sim" / "bench.json")
-        factory = bench.pin_factory
-    else:
-        factory = make_pin_factory(config)
+    gpio = open_gpio(config, simulate)
     levels = safe_levels(config)
     problems: list[str] = []
     try:
@@ -231,16 +236,13 @@ def release_outputs(config: Config, simulate: bool) -> None:
             try:
                 # Active high: the value is the level, set in the claim itself.
                 device = DigitalOutputDevice(
-                    pin, initial_value=bool(levels[pin]), pin_factory=factory
+                    pin, initial_value=bool(levels[pin]), pin_factory=gpio.pin_factory
                 )
                 device.close()
             except Exception as exc:  # keep going: the other output must still be made safe
                 problems.append(f"{key} (GPIO {pin}): {exc}")
     finally:
-        if bench is not None:
-            bench.close()
-        else:
-            factory.close()
+        gpio.close()
     if problems:
         raise HardwareError("gpio", "could not release " + "; ".join(problems))
 

@@ -26,7 +26,7 @@ from rig.config import Config
 from rig.devices import Devices, HardwareError, open_devices
 from rig.durable import write_atomic
 from rig.events import EventBus
-from rig.frames import JobFiles
+from rig.job_files import JobFiles
 from rig.jobs.callbacks import CallbackSender
 from rig.jobs.runner import Runner, job_summary
 from rig.jobs.schedule import Scheduler

@@ -2,7 +2,7 @@
 
 One connection shared by the daemon's threads behind a lock (writes are rare and tiny:
 a state change, a frame count).  Frame and result files live beside it, see
-:mod:`rig.frames`.  At start-up, jobs found ``running`` or ``stacking`` belong to a
+:mod:`rig.job_files`.  At start-up, jobs found ``running`` or ``stacking`` belong to a
 daemon that died: they become ``interrupted`` (resumable, or stackable from the frames
 they have).
 """

@@ -26,7 +26,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from rig.sim import default_optics, ground_truth, make_scene, render, scene_size_for
+from rig.sim.render import default_optics, ground_truth, make_scene, render_frame, scene_size_for
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -107,7 +107,7 @@ def ensure_rendered(
     scene = make_scene(kind, scene_size, seed=1, depth_range=depth_range)
     transforms = []
     for i, f in enumerate(focus):
-        frame = render(scene, float(f), optics, seed=1000 + i, out_size=size)
+        frame = render_frame(scene, float(f), optics, seed=1000 + i, out_size=size)
         cv2.imwrite(
             str(names[i]),
             cv2.cvtColor(frame.image, cv2.COLOR_RGB2BGR),

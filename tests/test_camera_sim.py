@@ -6,11 +6,11 @@ import cv2
 import numpy as np
 import pytest
 
-from rig.camera.sim import AUTO, SimCamera
 from rig.config import Config
 from rig.light import Light
 from rig.rail import FocusRail
-from rig.sim.bench import SimBench
+from rig.sim.hardware.bench import SimBench
+from rig.sim.hardware.camera import AUTO, SimCamera
 
 
 @pytest.fixture

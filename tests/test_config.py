@@ -9,6 +9,7 @@ import pytest
 import rig
 from rig.cli import main
 from rig.config import Config, ConfigError, load_config
+from rig.rail.drivers import DRIVERS
 
 EXAMPLE = Path(rig.__file__).parent / "examples" / "pi-hq-tmc2209.toml"
 
@@ -77,6 +78,17 @@ def test_the_documented_example_loads():
 def test_messages_name_the_key_and_the_fix(tmp_path, text, expected):
     found = problems(tmp_path, text)
     assert any(line.startswith(expected) for line in found), found
+
+
+@pytest.mark.parametrize("driver", sorted(DRIVERS))
+def test_rail_driver_accepts_every_driver_in_the_registry(driver):
+    config = Config.model_validate({"rail": {"driver": driver, "microsteps": 8}})
+    assert config.rail.driver == driver
+
+
+def test_an_unknown_driver_is_refused_naming_every_registered_one(tmp_path):
+    (line,) = problems(tmp_path, "[rail]\ndriver = 'l298n'\n")
+    assert all(f"'{name}'" in line for name in DRIVERS)
 
 
 def test_every_problem_is_reported_once_per_line(tmp_path):

@@ -9,7 +9,7 @@ from gpiozero.pins.mock import MockFactory
 
 from rig.config import Config
 from rig.devices import HardwareError, RigInUse, open_devices, rig_lock
-from rig.sim.bench import BenchPin
+from rig.sim.hardware.pins import BenchPin
 
 FAST_RAIL = {
     "steps_per_rev": 200,

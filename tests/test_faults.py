@@ -13,13 +13,13 @@ from pathlib import Path
 import pytest
 from rig_support import Watcher, fast_config, running_rig
 
-from rig import frames as frames_module
+from rig import job_files
 from rig.camera.base import CameraError
 from rig.durable import DiskFull
-from rig.frames import JobFiles
+from rig.job_files import JobFiles
 from rig.plan import StackPlan
 from rig.rail import RailError
-from rig.rail import base as rail_base
+from rig.rail import position as rail_position
 from rig.service import Rig
 
 PLAN = StackPlan(start_mm=10, end_mm=12, count=8, settle_s=0)
@@ -129,7 +129,7 @@ def test_no_room_to_save_the_rail_position_is_a_full_disk_not_a_rail_fault(tmp_p
     with running_rig(tmp_path) as rig:
         watcher = Watcher(rig)
         saves = {"n": 0}
-        real = rail_base.save_state
+        real = rail_position.save_state
 
         def filling(path, state):  # type: ignore[no-untyped-def]
             saves["n"] += 1
@@ -137,13 +137,13 @@ def test_no_room_to_save_the_rail_position_is_a_full_disk_not_a_rail_fault(tmp_p
                 raise DiskFull(errno.ENOSPC, f"the disk holding {path.parent} is full")
             return real(path, state)
 
-        monkeypatch.setattr(rail_base, "save_state", filling)
+        monkeypatch.setattr(rail_position, "save_state", filling)
         job = fail_job(rig, watcher)
         assert job["state"] == "failed"
         assert "the disk is full" in job["error"] and "frames were saved and kept" in job["error"]
         assert 1 <= len(JobFiles(rig.data_dir, job["id"]).entries()) < PLAN.count
         assert rig.devices.light.is_lit is False
-        monkeypatch.setattr(rail_base, "save_state", real)
+        monkeypatch.setattr(rail_position, "save_state", real)
         assert_safe_and_serving(rig, watcher)
 
 
@@ -192,16 +192,16 @@ def test_a_disk_that_fills_up_mid_job_fails_it_and_keeps_the_frames(
     with small_disk(disk, try_mount) as mounted:
         if not mounted:  # the fault-injection switch: the disk "fills" after 6 frames
             budget = {"writes": 0}
-            real_write = frames_module.write_atomic
+            real_write = job_files.write_atomic
 
             def filling(path, data):  # type: ignore[no-untyped-def]
                 if path.parent.name == "frames":
                     budget["writes"] += 1
                     if budget["writes"] > 6:
-                        raise frames_module.DiskFull(28, f"the disk holding {path.parent} is full")
+                        raise job_files.DiskFull(28, f"the disk holding {path.parent} is full")
                 return real_write(path, data)
 
-            monkeypatch.setattr(frames_module, "write_atomic", filling)
+            monkeypatch.setattr(job_files, "write_atomic", filling)
         with running_rig(disk) as rig:
             watcher = Watcher(rig)
             job, _ = rig.submit(StackPlan(start_mm=10, end_mm=12, count=20, settle_s=0))

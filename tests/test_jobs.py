@@ -13,7 +13,7 @@ import pytest
 from rig_support import Watcher, fast_config, psnr, running_rig
 
 from rig import plan as plan_module
-from rig.frames import JobFiles
+from rig.job_files import JobFiles
 from rig.plan import PlanError, StackPlan
 from rig.service import Rig, RigBusy
 from stacker import Stream, geometry

@@ -23,7 +23,7 @@ from rig.rail import (
     RailBusy,
     SoftLimitError,
 )
-from rig.sim.bench import SimBench
+from rig.sim.hardware.bench import SimBench
 
 RAIL = {
     "steps_per_rev": 200,
@@ -462,6 +462,27 @@ def test_an_error_after_close_inside_a_hold_is_not_masked(rig):
         rail.close()
         raise RuntimeError("shutting down")
     assert not bench.carriage.driver_enabled
+
+
+def test_a_part_failing_to_open_closes_the_others_even_if_one_fails_to_close(tmp_path, monkeypatch):
+    from rig.rail import focus_rail
+    from rig.rail.pulses_software import SoftwarePulser
+
+    def broken_switch(*_args: object, **_kwargs: object) -> None:
+        raise RuntimeError("the limit_min switch could not be opened")
+
+    def failing_close(self: SoftwarePulser) -> None:
+        raise OSError("STEP pin stuck")
+
+    monkeypatch.setattr(focus_rail, "LimitSwitch", broken_switch)
+    monkeypatch.setattr(SoftwarePulser, "close", failing_close)
+    config = make_config(tmp_path)
+    with SimBench(config) as bench:
+        with pytest.raises(RuntimeError, match="limit_min switch could not be opened"):
+            FocusRail(config.rail, pin_factory=bench.pin_factory, pulse_backend="software")
+        enable = bench.pin(config.rail.pins.enable)
+        assert enable.function == "input"  # ENABLE was released too, after the failing close
+        assert not bench.carriage.driver_enabled
 
 
 def test_status_reports_the_rail(rig):

@@ -23,6 +23,7 @@ from pi_support import (
 from rig.cli import main
 from rig.config import load_config
 from rig.devices import open_devices, release_outputs
+from rig.rail.drivers import DRIVERS
 
 
 @pytest.fixture
@@ -42,7 +43,7 @@ def run(capsys, *argv: str) -> tuple[int, str, str]:
 # -- README's step 4 on each driver: jog, move, home, status, release -----------------
 
 
-@pytest.mark.parametrize("driver", ["a4988", "drv8825", "tmc2209"])
+@pytest.mark.parametrize("driver", sorted(DRIVERS))
 def test_readme_step_4_runs_on_lgpio_with_each_driver(pi, tmp_path, capsys, driver):
     path = example_config(tmp_path, rail={"driver": driver, "microsteps": 16})
     config = load_config(path)

@@ -11,7 +11,7 @@ import pytest
 
 import rig.cli
 from rig.cli import main
-from rig.sim import render_stack
+from rig.sim.render import render_stack
 
 
 @pytest.fixture(autouse=True)

@@ -8,7 +8,7 @@ import cv2
 import numpy as np
 import pytest
 
-from rig.sim import (
+from rig.sim.render import (
     SCENE_KINDS,
     Optics,
     Scene,
@@ -16,10 +16,10 @@ from rig.sim import (
     ground_truth,
     ground_truth_depth,
     make_scene,
-    render,
+    render_frame,
     render_stack,
 )
-from rig.sim.layers import Blur, ReducedImage, Slice
+from rig.sim.render.layers import Blur, ReducedImage, Slice
 
 # A lens that blurs a lot on small test images, with no geometry or exposure randomness.
 STILL = Optics(
@@ -151,7 +151,7 @@ def test_edge_blur_width_grows_in_proportion_to_defocus() -> None:
 
     widths = []
     for defocus_mm in (0.5, 1.0, 1.5):
-        profile = grey(render(scene, 10.0 + defocus_mm, STILL, seed=0).image)[20]
+        profile = grey(render_frame(scene, 10.0 + defocus_mm, STILL, seed=0).image)[20]
         rising = (profile > 40 + 0.02 * 160) & (profile < 200 - 0.02 * 160)
         widths.append(rising.sum())
         # A disc of radius R spreads an edge over 2R; the 2–98 % part of it is a bit less.
@@ -168,7 +168,7 @@ def test_blur_changes_smoothly_with_depth_not_in_slice_sized_steps() -> None:
     depth = np.linspace(10.1, 10.3, 90, dtype=np.float32)[:, None].repeat(80, axis=1)
     scene = flat_scene(colour, depth)  # blur radius 1.4 px (top) to 3.4 px (bottom)
 
-    image = grey(render(scene, 10.0, STILL, seed=0).image)
+    image = grey(render_frame(scene, 10.0, STILL, seed=0).image)
     steepness = (np.diff(image, axis=1) ** 2).sum(axis=1)[10:-10]  # per row: edge sharpness
     assert np.corrcoef(np.arange(steepness.size), steepness)[0, 1] < -0.97
     # No plateaus: rows in one depth slice do not share one blur (8-bit rounding aside).
@@ -205,7 +205,7 @@ def test_defocused_highlight_makes_a_flat_disc_with_a_bright_rim_not_a_gaussian(
     scene = flat_scene(colour, 10.0, specular=specular, specular_gain=300.0)
     optics = dataclasses.replace(STILL, bokeh_rim=0.6)
 
-    image = grey(render(scene, 11.6, optics, seed=0).image)  # radius 16.4 px
+    image = grey(render_frame(scene, 11.6, optics, seed=0).image)  # radius 16.4 px
     radius = optics.blur_radius_px(10.0, 11.6)
     ys, xs = np.mgrid[0:61, 0:61]
     distance = np.hypot(xs - 30, ys - 30)
@@ -227,7 +227,7 @@ def test_defocused_foreground_spreads_over_the_sharp_background_behind_it() -> N
     depth[:, :50] = 10.0
     scene = flat_scene(colour, depth)
 
-    background_sharp = grey(render(scene, 12.0, STILL, seed=0).image)[20]
+    background_sharp = grey(render_frame(scene, 12.0, STILL, seed=0).image)[20]
     radius = STILL.blur_radius_px(10.0, 12.0)  # 20.4 px
     just_outside = background_sharp[50 + int(radius / 2)]
     assert just_outside > 30 + 0.15 * 190  # the blurred near edge covers the background
@@ -236,7 +236,7 @@ def test_defocused_foreground_spreads_over_the_sharp_background_behind_it() -> N
     assert np.abs(np.diff(background_sharp)).max() < 12  # a soft ramp all the way
     assert background_sharp[50 + int(radius) + 3] == pytest.approx(30, abs=2)
 
-    foreground_sharp = grey(render(scene, 10.0, STILL, seed=0).image)[20]
+    foreground_sharp = grey(render_frame(scene, 10.0, STILL, seed=0).image)[20]
     assert foreground_sharp[47] == pytest.approx(220, abs=2)  # a sharp edge stays sharp ...
     assert foreground_sharp[52] < 30 + 0.15 * 190  # ... and does not bleed into the background
 
@@ -299,7 +299,7 @@ def test_defocused_dots_stay_centred_on_their_dots() -> None:
 
     for radius in (6.0, 9.0, 12.0, 17.0, 24.0):  # blurred at 1/2, 1/4 and 1/8 resolution
         focus = 10.0 + (radius - STILL.min_blur_px) / STILL.blur_px_per_mm
-        light = grey(render(scene, focus, STILL, seed=0).image)
+        light = grey(render_frame(scene, focus, STILL, seed=0).image)
         for x, y in dots:
             window = light[y - 44 : y + 45, x - 44 : x + 45]
             offsets = np.arange(-44, 45)
@@ -321,7 +321,7 @@ def test_magnification_changes_with_focus_as_specified() -> None:
         Optics().ideal(), magnification_per_mm=0.02, reference_focus_mm=11.0, jitter_px=0.3
     )
 
-    near, far = render(scene, 9.0, optics, seed=1), render(scene, 13.0, optics, seed=2)
+    near, far = render_frame(scene, 9.0, optics, seed=1), render_frame(scene, 13.0, optics, seed=2)
     for frame, focus in ((near, 9.0), (far, 13.0)):
         scale = np.sqrt(abs(np.linalg.det(frame.transform[:, :2])))
         assert scale == pytest.approx(1 + 0.02 * (focus - 11.0), abs=1e-3)
@@ -340,7 +340,7 @@ def test_ground_truth_equals_an_ideal_render_in_the_same_geometry() -> None:
     scene = make_scene("bench", (120, 90), seed=3)
     optics = dataclasses.replace(Optics().ideal(), jitter_px=0.4, magnification_per_mm=0.02)
 
-    frame = render(scene, 10.3, optics, seed=9, out_size=(100, 76))
+    frame = render_frame(scene, 10.3, optics, seed=9, out_size=(100, 76))
     truth = ground_truth(scene, frame.transform, (100, 76))
 
     difference = np.abs(frame.image.astype(int) - truth.astype(int))
@@ -364,7 +364,7 @@ def test_sensor_noise_matches_the_configured_sigma(level: int) -> None:
     scene = flat_scene(np.full((80, 80, 3), level, np.uint8), 11.0)
     optics = dataclasses.replace(STILL, read_noise_dn=1.0, shot_noise_dn=1.75)
 
-    image = render(scene, 11.0, optics, seed=level).image.astype(np.float64)
+    image = render_frame(scene, 11.0, optics, seed=level).image.astype(np.float64)
     expected = float(optics.noise_sigma_dn(level))
     assert image.mean() == pytest.approx(level, abs=0.1)
     assert image.std() == pytest.approx(expected, rel=0.08)
@@ -373,7 +373,7 @@ def test_sensor_noise_matches_the_configured_sigma(level: int) -> None:
 
 def test_no_light_gives_a_dark_noisy_frame() -> None:
     scene = make_scene("bench", (96, 72))
-    frame = render(scene, 11.0, Optics(), seed=0, light=0.0)
+    frame = render_frame(scene, 11.0, Optics(), seed=0, light=0.0)
 
     assert frame.gain == 0.0
     assert frame.image.mean() < 1.5
@@ -384,18 +384,18 @@ def test_flicker_and_light_scale_the_exposure() -> None:
     scene = flat_scene(np.full((32, 32, 3), 100, np.uint8), 11.0)
     optics = dataclasses.replace(STILL, flicker=0.01, gamma=2.0)
 
-    gains = [render(scene, 11.0, optics, seed=seed).gain for seed in range(30)]
+    gains = [render_frame(scene, 11.0, optics, seed=seed).gain for seed in range(30)]
     assert 0.002 < np.std(gains) < 0.02 and np.mean(gains) == pytest.approx(1.0, abs=0.01)
-    half = render(scene, 11.0, optics, seed=0, light=0.5)
+    half = render_frame(scene, 11.0, optics, seed=0, light=0.5)
     # Gain applies to linear light: the 8-bit value scales by sqrt(gain) for gamma 2.
     assert half.image.mean() == pytest.approx(100 * np.sqrt(half.gain), abs=0.6)
 
 
 def test_rendering_is_deterministic_per_seed() -> None:
     scene = make_scene("highlights", (96, 72), seed=1)
-    first = render(scene, 10.7, Optics(), seed=11)
-    again = render(scene, 10.7, Optics(), seed=11)
-    other = render(scene, 10.7, Optics(), seed=12)
+    first = render_frame(scene, 10.7, Optics(), seed=11)
+    again = render_frame(scene, 10.7, Optics(), seed=11)
+    other = render_frame(scene, 10.7, Optics(), seed=12)
 
     assert np.array_equal(first.image, again.image)
     assert np.array_equal(first.transform, again.transform) and first.gain == again.gain

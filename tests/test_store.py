@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 
-from rig.frames import DiskFull, FrameEntry, JobFiles
+from rig.job_files import DiskFull, FrameEntry, JobFiles
 from rig.store import Conflict, NotFound, Store
 
 
@@ -114,12 +114,12 @@ def test_a_full_disk_is_a_clear_error_and_keeps_what_was_saved(tmp_path, monkeyp
     files.save_frame(FrameEntry(0, files.frame_name(0, "png"), 0), frame(), "png")
     import errno
 
-    import rig.frames as frames_module
+    from rig import job_files
 
     def full(*_a, **_k):
         raise OSError(errno.ENOSPC, "No space left on device")
 
-    monkeypatch.setattr(frames_module.os, "fsync", full)
+    monkeypatch.setattr(job_files.os, "fsync", full)
     with pytest.raises(DiskFull, match="is full"):
         files.save_frame(FrameEntry(1, files.frame_name(1, "png"), 1), frame(), "png")
     monkeypatch.undo()

@@ -42,9 +42,6 @@ class CameraFrame:
         return (self.image.shape[1], self.image.shape[0])
 
 
-Frame = CameraFrame  # the short name
-
-
 class Camera(ABC):
     """A still camera for focus stacking, with a cheap MJPEG preview.
 

@@ -19,7 +19,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from rig.cli.errors import CliError
-from rig.sim import SCENE_KINDS, Stack, render_stack
+from rig.sim.render import SCENE_KINDS, Stack, render_stack
 
 FORMATS = ("jpg", "png", "tif")
 JPEG_QUALITY = 95

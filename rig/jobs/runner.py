@@ -22,7 +22,7 @@ from typing import Any
 from rig.devices import Devices
 from rig.durable import DiskFull
 from rig.events import EventBus
-from rig.frames import FrameEntry, JobFiles
+from rig.job_files import FrameEntry, JobFiles
 from rig.jobs.capture import Capture, CaptureFailed, CaptureStopped, StopFlags
 from rig.jobs.heartbeat import Heartbeat
 from rig.jobs.stacking import StackAborted, StackWorker, Ticket

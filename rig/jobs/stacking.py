@@ -23,7 +23,7 @@ import cv2
 import numpy as np
 
 from rig.durable import write_atomic
-from rig.frames import JobFiles
+from rig.job_files import JobFiles
 from rig.plan import StackPlan
 from stacker import StackOptions, Stream
 from stacker.files import report as stack_report

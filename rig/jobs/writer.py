@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from rig.frames import FrameEntry, JobFiles
+from rig.job_files import FrameEntry, JobFiles
 from rig.jobs.stacking import StackWorker, Ticket
 
 _STOP = object()

@@ -1,14 +1,19 @@
-"""Per-driver timing constants: the one table every back-end and the config read.
+"""The registry of STEP/DIR driver chips: the one table every back-end and the config read.
 
 Figures come from the driver datasheets (minimum STEP high/low time, DIR setup
 before the STEP rising edge, the largest microstep setting).  We never go below
 1 µs of DIR setup whatever the datasheet allows, because the GPIO write and the
 first STEP edge can otherwise land in the same bus cycle.
+
+Adding a driver is one line in :data:`DRIVERS`: the config's ``rail.driver``
+accepts its key (:data:`DriverName`), the pulse back-ends and the simulated
+carriage use its timing, ``config check`` its microstep limit.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Literal
 
 # Floor for DIR setup, whatever the datasheet says (see module docstring).
 MIN_DIR_SETUP_NS = 1_000
@@ -41,8 +46,16 @@ DRIVERS: dict[str, DriverTiming] = {
 }
 
 
+if TYPE_CHECKING:
+    DriverName = str
+else:
+    # The registry's keys as a Literal, so pydantic validates rail.driver against them
+    # and names every choice in its error; type checkers see a plain str.
+    DriverName = Literal[tuple(DRIVERS)]
+
+
 def driver_timing(name: str) -> DriverTiming:
-    """The timing of driver ``name`` (``"a4988"``, ``"drv8825"`` or ``"tmc2209"``)."""
+    """The timing of driver ``name``, a key of :data:`DRIVERS`."""
     try:
         return DRIVERS[name]
     except KeyError:

@@ -8,10 +8,11 @@ from typing import TYPE_CHECKING, Any
 
 from gpiozero import DigitalOutputDevice
 
-from rig.rail.base import StepperRail
+from rig.closing import close_all
 from rig.rail.drivers import DriverTiming, driver_timing
 from rig.rail.power import TimerFactory
 from rig.rail.pulses import StepPulser
+from rig.rail.stepper_rail import StepperRail
 from rig.rail.switches import LimitSwitch
 
 if TYPE_CHECKING:
@@ -19,7 +20,7 @@ if TYPE_CHECKING:
 
 
 class FocusRail(StepperRail):
-    """A focus rail on a STEP/DIR/ENABLE driver (A4988, DRV8825, TMC2209).
+    """A focus rail on a STEP/DIR/ENABLE driver (one of :data:`rig.rail.drivers.DRIVERS`).
 
     :param config: the ``[rail]`` section: pins, mechanics, limits, homing.
     :param state_path: JSON file keeping the position between runs (``None``:
@@ -83,8 +84,8 @@ class FocusRail(StepperRail):
                 timer_factory=timer_factory,
             )
         except BaseException:
-            for part in reversed(parts):
-                part.close()
+            # Every part closes even if one fails; the error that stopped us is the one raised.
+            close_all([part.close for part in reversed(parts)], raise_first=False)
             raise
 
 

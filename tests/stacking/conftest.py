@@ -8,7 +8,7 @@ import cv2
 import numpy as np
 import pytest
 
-from rig.sim import Stack, render_stack
+from rig.sim.render import Stack, render_stack
 from stacker import StackOptions, StackResult, Stream, geometry
 
 SIZE = (480, 360)

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from conftest import psnr, rendered, stack_frames, truth_for
 
-from rig.sim import render_stack
+from rig.sim.render import render_stack
 from stacker import StackError, StackOptions, Stream
 
 

@@ -21,12 +21,19 @@ import cv2
 import numpy as np
 
 from rig.camera.base import Camera, CameraError, CameraFrame, ExposureSettings
-from rig.sim import DEFAULT_DEPTH_RANGE, Optics, default_optics, make_scene, render, scene_size_for
+from rig.sim.render import (
+    DEFAULT_DEPTH_RANGE,
+    Optics,
+    default_optics,
+    make_scene,
+    render_frame,
+    scene_size_for,
+)
 
 if TYPE_CHECKING:
     from rig.config import SimConfig
-    from rig.sim import Scene
-    from rig.sim.bench import SimBench
+    from rig.sim.hardware.bench import SimBench
+    from rig.sim.render import Scene
 
 AUTO = ExposureSettings(exposure_us=10_000, analogue_gain=1.0, colour_gains=(2.0, 1.6))
 PREVIEW_MIN_INTERVAL_S = 0.1  # re-render the preview at most ~10 times a second
@@ -36,7 +43,7 @@ JPEG_QUALITY = 80
 class SimCamera(Camera):
     """A camera on the simulated bench.
 
-    :param bench: the :class:`~rig.sim.bench.SimBench` whose carriage and LED it sees.
+    :param bench: the :class:`~rig.sim.hardware.bench.SimBench` whose carriage and LED it sees.
     :param config: the ``[sim]`` section (resolution, preview size, scene, seed, noise).
     :param focus_range: rail positions (mm) the frames must look right at; the scene is
         made large enough that magnification never pulls its edge into a frame.
@@ -104,7 +111,7 @@ class SimCamera(Camera):
             focus_mm = self.bench.carriage_mm  # sampled when the exposure ends
             light = self.bench.light_level * self._exposure_scale(settings)
             seed = next(self._seeds)
-        frame = render(
+        frame = render_frame(
             scene, focus_mm, optics, seed=seed, light=light, out_size=self.config.resolution
         )
         self._frames += 1
@@ -129,7 +136,7 @@ class SimCamera(Camera):
     def ground_truth(self, transform: Any) -> np.ndarray:
         """The all-in-focus image a frame with ``transform`` (its ``SimTransform``) shows:
         the answer a stack of this scene should reach."""
-        from rig.sim import ground_truth
+        from rig.sim.render import ground_truth
 
         if self._scene is None:
             raise CameraError("the simulated camera is not started (call start())")
@@ -144,7 +151,7 @@ class SimCamera(Camera):
             if scene is None or optics is None:
                 return None
             light = self.bench.light_level * self._exposure_scale(self._exposure or AUTO)
-            frame = render(
+            frame = render_frame(
                 scene,
                 self.bench.carriage_mm,
                 optics,

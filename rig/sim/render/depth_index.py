@@ -13,8 +13,8 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
-from rig.sim.scene import Scene
-from rig.sim.tiling import CELL_PX, CellGrid
+from rig.sim.render.scene import Scene
+from rig.sim.render.slice_cover import CELL_PX, CellGrid
 
 DEPTH_LEVELS = 65535
 

@@ -16,7 +16,7 @@ import cv2
 import numpy as np
 from numpy.typing import NDArray
 
-from rig.sim.texture import FloatImage, Size
+from rig.sim.render.texture import FloatImage, Size
 
 Point = tuple[float, float]
 TextureMaker = Callable[[Size], FloatImage]
@@ -120,7 +120,7 @@ class Canvas:
     def sparkle(self, patch: Patch, weight: float = 1.0, max_depth_mm: float = math.inf) -> None:
         """Make ``patch`` a specular highlight on whatever surface is already there (and no
         deeper than ``max_depth_mm``): full white in colour, plus a radiance boost of
-        ``weight`` (see :attr:`rig.sim.scene.Scene.specular`)."""
+        ``weight`` (see :attr:`rig.sim.render.scene.Scene.specular`)."""
         region, local = self._overlap(patch)
         if region is None:
             return

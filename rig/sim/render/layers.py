@@ -25,8 +25,8 @@ import cv2
 import numpy as np
 from numpy.typing import NDArray
 
-from rig.sim.optics import kernel_half_width
-from rig.sim.tiling import Box, Size, bounds
+from rig.sim.render.optics import kernel_half_width
+from rig.sim.render.slice_cover import Box, Size, bounds
 
 FloatImage = NDArray[np.float32]
 Kernel = NDArray[np.float32]

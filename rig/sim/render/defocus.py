@@ -4,7 +4,7 @@ The scene is sliced into depth layers thin enough that the blur radius hardly ch
 within one.  Each layer's premultiplied colour and coverage (alpha) are blurred with that
 layer's disc kernel and composited back to front with the "over" operator, so a defocused
 foreground edge spreads over what lies behind it, as with a real lens.  Under each slice's
-own pixels, what lies behind is completed first (:func:`rig.sim.layers.composite`): slices
+own pixels, what lies behind is completed first (:func:`rig.sim.render.layers.composite`): slices
 of one surface then meet without seams, and a defocused occluder's soft edge shows a guess
 of the background the depth map hides instead of keeping a hard silhouette.
 
@@ -21,8 +21,8 @@ import cv2
 import numpy as np
 from numpy.typing import NDArray
 
-from rig.sim.depth_index import DepthIndex, depth_index
-from rig.sim.layers import (
+from rig.sim.render.depth_index import DepthIndex, depth_index
+from rig.sim.render.layers import (
     Blur,
     Pending,
     ReducedImage,
@@ -31,10 +31,10 @@ from rig.sim.layers import (
     overwrite,
     reduced_reach_px,
 )
-from rig.sim.light import scene_radiance
-from rig.sim.optics import POINT_RADIUS_PX, Optics, disc_kernel, kernel_half_width
-from rig.sim.scene import Scene
-from rig.sim.tiling import (
+from rig.sim.render.optics import POINT_RADIUS_PX, Optics, disc_kernel, kernel_half_width
+from rig.sim.render.radiance import scene_radiance
+from rig.sim.render.scene import Scene
+from rig.sim.render.slice_cover import (
     CELL_PX,
     MIN_STRIP_PX,
     bounds,

@@ -1,14 +1,21 @@
-"""Behaviour of a STEP/DIR focus rail; :class:`~rig.rail.FocusRail` only builds the parts.
+"""The rail's behaviour over injected parts; :class:`~rig.rail.FocusRail` builds the parts.
 
 Position is whole (micro)steps; millimetres are derived.  It is *known* after
 homing or :meth:`StepperRail.set_position`, and becomes *unknown* after an
 unclean shutdown, a limit switch hit outside homing, a cut pulse train, or
 when the driver is disabled off a full step (an unpowered motor falls to the
-nearest full-step detent).  Every change is saved atomically to the state file.
+nearest full-step detent).  Every operation ends by saving it atomically.
 
 One operation (move, homing) runs at a time; a second one raises
 :class:`RailBusy`.  :meth:`stop` from any thread decelerates along the ramp and
 keeps the count exact; :meth:`emergency_stop` and the limit switches stop at once.
+
+The parts, each with one job: :class:`~rig.rail.geometry.RailGeometry` (steps,
+soft limits, approach legs), :class:`~rig.rail.position.RailPosition` (the
+position and its file), :class:`~rig.rail.motion.RailMotion` (running moves on
+the pulse back-end), :class:`~rig.rail.power.DriverPower` (when ENABLE is on)
+and :func:`~rig.rail.homing.home`.  This class owns the locks and decides when
+the driver is released and when the position is saved.
 """
 
 from __future__ import annotations
@@ -23,10 +30,11 @@ from typing import TYPE_CHECKING, Any
 from rig.closing import close_all
 from rig.rail import homing
 from rig.rail.errors import PositionUnknownError, RailBusy, RailClosed
+from rig.rail.geometry import RailGeometry
 from rig.rail.motion import MoveResult, RailMotion
+from rig.rail.position import RailPosition
 from rig.rail.power import DriverPower, TimerFactory
-from rig.rail.pulses import MoveControl, StepPulser
-from rig.rail.state import RailState, load_state, save_state
+from rig.rail.pulses import StepPulser
 from rig.rail.switches import LimitSwitch
 
 if TYPE_CHECKING:
@@ -35,7 +43,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
-class StepperRail(RailMotion):
+class StepperRail:
     """A focus rail: a stepper on a STEP/DIR/ENABLE driver, optional limit switches."""
 
     def __init__(
@@ -50,13 +58,13 @@ class StepperRail(RailMotion):
         timer_factory: TimerFactory = threading.Timer,
     ) -> None:
         self.config = config
+        self.geometry = RailGeometry(config)
         self.steps_per_mm = config.steps_per_mm
         self._pulser = pulser
         self._enable = enable
         self._switches = {"min": limit_min, "max": limit_max}
-        self._state_path = state_path
 
-        self._lock = threading.RLock()  # position, known, driver power
+        self._lock = threading.RLock()  # position, the running leg, driver power
         self._operation_lock = threading.Lock()  # one move/homing at a time
         self._power = DriverPower(
             enable,
@@ -67,31 +75,26 @@ class StepperRail(RailMotion):
             on_release=self._released,
             timer_factory=timer_factory,
         )
+        self._position = RailPosition(self.steps_per_mm, state_path)
+        self._motion = RailMotion(
+            self.geometry,
+            self._position,
+            pulser,
+            self._switches,
+            lock=self._lock,
+            engage=self._engage,
+        )
         self._busy_with: str | None = None
         self._moved = False  # the running operation has enabled the driver to move
-        self._stop_event = threading.Event()
-        self._emergency_event = threading.Event()
-        self._control: MoveControl | None = None
-        self._direction = 0
-        self._late_steps = 0
         self._closed = False
-
-        self._position, self._known = self._restore()
-        for side, switch in self._switches.items():
-            if switch is not None:
-                switch.when_triggered = self._switch_callback(side)
-        self._save(clean=False)
+        self._position.save(clean=False)
 
     # -- state -------------------------------------------------------------
 
     @property
     def position_steps(self) -> int:
         """Current position in steps, following a move while it runs."""
-        with self._lock:
-            control = self._control
-            if control is None:
-                return self._position
-            return self._position + self._direction * control.emitted
+        return self._motion.live_steps()
 
     @property
     def position_mm(self) -> float:
@@ -99,12 +102,12 @@ class StepperRail(RailMotion):
 
     @property
     def known(self) -> bool:
-        return self._known
+        return self._position.known
 
     @property
     def state(self) -> str:
         """``"known"`` or ``"unknown"``."""
-        return "known" if self._known else "unknown"
+        return "known" if self.known else "unknown"
 
     @property
     def enabled(self) -> bool:
@@ -117,15 +120,17 @@ class StepperRail(RailMotion):
     @property
     def late_steps(self) -> int:
         """Steps fired late enough to re-base the schedule, since the rail opened."""
-        return self._late_steps
+        return self._motion.late_steps
+
+    def mm_to_steps(self, mm: float) -> int:
+        return self.geometry.mm_to_steps(mm)
 
     def switch_triggered(self, side: str) -> bool | None:
         """Whether the ``"min"``/``"max"`` switch is pressed (``None``: not fitted)."""
-        switch = self._switches[side]
-        return None if switch is None else switch.triggered
+        return self._motion.switch_triggered(side)
 
     def status(self) -> dict[str, Any]:
-        soft_min, soft_max = self.soft_limits_steps
+        soft_min, soft_max = self.geometry.soft_limits_steps
         return {
             "position_mm": round(self.position_mm, 6),
             "position_steps": self.position_steps,
@@ -137,14 +142,13 @@ class StepperRail(RailMotion):
             "soft_limits_mm": [soft_min / self.steps_per_mm, soft_max / self.steps_per_mm],
             "limit_min": self.switch_triggered("min"),
             "limit_max": self.switch_triggered("max"),
-            "late_steps": self._late_steps,
+            "late_steps": self.late_steps,
         }
 
     def set_position(self, mm: float) -> None:
         """Declare the carriage to be at ``mm`` (e.g. "zero here" on a rail without switches)."""
         with self._operation("setting the position"), self._lock:
-            self._position = self.mm_to_steps(mm)
-            self._known = True
+            self._position.set(self.mm_to_steps(mm), known=True)
 
     # -- motion ------------------------------------------------------------
 
@@ -158,32 +162,29 @@ class StepperRail(RailMotion):
 
     def move_to_steps(self, target: int) -> MoveResult:
         with self._operation("moving"):
-            if not self._known:
+            if not self._position.known:
                 raise PositionUnknownError(
                     f"cannot move to {target / self.steps_per_mm:.3f} mm: the position is "
                     "unknown (home the rail, or set the position)"
                 )
-            return self._move(target)
+            return self._motion.move(target)
 
     def move_by_steps(self, delta: int) -> MoveResult:
         with self._operation("moving"):
-            return self._move(self._position + delta)
+            return self._motion.move(self._position.steps + delta)
 
     def home(self) -> MoveResult:
         """Find the homing switch (fast, back off, slow) and park just off it."""
         with self._operation("homing"):
-            return homing.home(self)
+            return homing.home(self._motion)
 
     def stop(self) -> None:
         """Decelerate the running move along its ramp; the count stays exact."""
-        self._stop_event.set()
+        self._motion.stop()
 
     def emergency_stop(self) -> None:
         """Stop the running move at once (no ramp)."""
-        with self._lock:
-            self._emergency_event.set()
-            if self._control is not None:
-                self._control.abort()
+        self._motion.emergency_stop()
 
     # -- driver enable and hold --------------------------------------------
 
@@ -233,7 +234,7 @@ class StepperRail(RailMotion):
             with self._lock:
                 self._power.close()
                 if got_lock:
-                    self._save(clean=True)
+                    self._position.save(clean=True)
         finally:
             try:
                 self._close_parts()
@@ -262,17 +263,16 @@ class StepperRail(RailMotion):
         try:
             self._busy_with = what
             self._moved = False
-            self._stop_event.clear()
-            self._emergency_event.clear()
+            self._motion.clear_stops()
             yield
             failed = False
         finally:
             try:
                 with self._lock:
                     self._busy_with = None
-                    cancelled = self._stop_event.is_set() or self._emergency_event.is_set()
+                    cancelled = self._motion.stop_requested
                     try:
-                        self._save(clean=False)  # may fail (a full disk): the rail stays usable
+                        self._position.save(clean=False)  # may fail (a full disk): still usable
                     finally:
                         if (failed and self._moved) or (cancelled and not self._power.holds):
                             self._power.release()  # an error once moving, or a cancel
@@ -282,38 +282,21 @@ class StepperRail(RailMotion):
                 self._operation_lock.release()
 
     def _engage(self) -> None:
+        """Power the driver for motion (the motion's ``engage``)."""
         with self._lock:
             self._moved = True
             self._power.engage()
 
     def _released(self) -> None:
         """The driver was just disabled: an unpowered rotor falls to a full-step detent."""
-        if self._known and self._position % self.config.microsteps:
+        position = self._position
+        if position.known and position.steps % self.config.microsteps:
             log.warning(
                 "driver disabled between full steps at %.4f mm: position now unknown",
-                self._position / self.steps_per_mm,
+                position.mm,
             )
-            self._known = False
-            self._save(clean=False)
-
-    def _restore(self) -> tuple[int, bool]:
-        if self._state_path is None:
-            return 0, False
-        saved = load_state(self._state_path)
-        if saved is None:
-            return 0, False
-        if abs(saved.steps_per_mm - self.steps_per_mm) > 1e-9:
-            log.warning("rail mechanics changed since the position was saved: position unknown")
-            return round(saved.position_steps * self.steps_per_mm / saved.steps_per_mm), False
-        if not saved.clean:
-            log.warning("the rail was not shut down cleanly: position unknown until homed")
-            return saved.position_steps, False
-        return saved.position_steps, saved.known
-
-    def _save(self, *, clean: bool) -> None:
-        if self._state_path is not None:
-            state = RailState(self._position, self._known, clean, self.steps_per_mm)
-            save_state(self._state_path, state)
+            position.forget()
+            position.save(clean=False)
 
     def _check_open(self) -> None:
         if self._closed:

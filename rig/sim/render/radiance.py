@@ -13,7 +13,7 @@ import cv2
 import numpy as np
 from numpy.typing import NDArray
 
-from rig.sim.scene import Scene
+from rig.sim.render.scene import Scene
 
 FloatImage = NDArray[np.float32]
 CACHED_RADIANCE_MAX_PIXELS = 4_000_000

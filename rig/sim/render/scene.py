@@ -13,8 +13,8 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
-from rig.sim.subjects import BUILDERS, Layout
-from rig.sim.texture import Size
+from rig.sim.render.subjects import BUILDERS, Layout
+from rig.sim.render.texture import Size
 
 SCENE_KINDS: tuple[str, ...] = tuple(BUILDERS)
 DEFAULT_DEPTH_RANGE: tuple[float, float] = (10.0, 12.0)

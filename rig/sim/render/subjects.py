@@ -14,8 +14,8 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
-from rig.sim.shapes import Canvas, dome, ellipse_points, stroke, tilted_polygon
-from rig.sim.texture import Size, detailed_texture, random_palette, smooth_background
+from rig.sim.render.shapes import Canvas, dome, ellipse_points, stroke, tilted_polygon
+from rig.sim.render.texture import Size, detailed_texture, random_palette, smooth_background
 
 # A never-sharp background sits this many subject depth spans beyond the far end:
 # 14 × 2 mm behind a 10–12 mm subject puts it at 40 mm.

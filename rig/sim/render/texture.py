@@ -18,7 +18,7 @@ import cv2
 import numpy as np
 from numpy.typing import NDArray
 
-from rig.sim.gaussian import standard_normal
+from rig.sim.render.gaussian import standard_normal
 
 Size = tuple[int, int]
 FloatImage = NDArray[np.float32]

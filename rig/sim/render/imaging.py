@@ -1,8 +1,8 @@
-"""From a scene to a camera frame: defocus, then rail geometry, then the sensor.
+"""Imaging: from a scene to one rendered frame — defocus, then rail geometry, then the sensor.
 
-Pipeline for one frame (see :func:`render`):
+Pipeline for one frame (see :func:`render_frame`):
 
-1. layered defocus in linear light, in scene geometry (:mod:`rig.sim.defocus`);
+1. layered defocus in linear light, in scene geometry (:mod:`rig.sim.render.defocus`);
 2. exposure: × flicker × light, clipped at sensor full scale, encoded to 8-bit values;
 3. geometry: one affine warp (scale about the centre for the focus-dependent
    magnification, plus sub-pixel jitter) from scene pixels to sensor pixels;
@@ -21,24 +21,24 @@ import cv2
 import numpy as np
 from numpy.typing import NDArray
 
-from rig.sim.defocus import defocus
-from rig.sim.gaussian import standard_normal
-from rig.sim.light import encode
-from rig.sim.optics import Optics
-from rig.sim.scene import Scene
-from rig.sim.texture import Size
+from rig.sim.render.defocus import defocus
+from rig.sim.render.gaussian import standard_normal
+from rig.sim.render.optics import Optics
+from rig.sim.render.radiance import encode
+from rig.sim.render.scene import Scene
+from rig.sim.render.texture import Size
 
 Transform = NDArray[np.float64]
 # Both frames and ground truth are warped with these, so they agree pixel for pixel.
 INTERPOLATION = cv2.INTER_CUBIC
 # Where a warp samples outside the scene, the scene is mirrored (render stacks from a
-# slightly larger scene, see rig.sim.stack, and this never happens).
+# slightly larger scene, see rig.sim.render.stack, and this never happens).
 BORDER = cv2.BORDER_REFLECT_101
 
 
 @dataclass(frozen=True, eq=False)
-class Frame:
-    """One rendered camera frame.
+class RenderedFrame:
+    """One frame of a rendered stack (not a capture: see :class:`rig.camera.CameraFrame`).
 
     ``image``: H×W×3 uint8 RGB.  ``focus_mm``: focus position it was taken at.
     ``transform``: 2×3 affine, scene pixel coordinates → this frame's pixel coordinates
@@ -56,7 +56,7 @@ class Frame:
         return (self.image.shape[1], self.image.shape[0])
 
 
-def render(
+def render_frame(
     scene: Scene,
     focus_mm: float,
     optics: Optics,
@@ -64,7 +64,7 @@ def render(
     seed: int,
     light: float = 1.0,
     out_size: Size | None = None,
-) -> Frame:
+) -> RenderedFrame:
     """Image ``scene`` with the focus at ``focus_mm``.
 
     ``seed`` drives the jitter, flicker and noise of this frame.  ``light`` scales the
@@ -87,7 +87,7 @@ def render(
         sensor = np.zeros((scene.size[1], scene.size[0], 3), np.float32)
     warped = cv2.warpAffine(sensor, transform, out_size, flags=INTERPOLATION, borderMode=BORDER)
     image = _add_sensor_noise(np.asarray(warped, np.float32), optics, rng)
-    return Frame(image, float(focus_mm), transform, gain)
+    return RenderedFrame(image, float(focus_mm), transform, gain)
 
 
 def frame_transform(

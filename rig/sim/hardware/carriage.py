@@ -1,75 +1,32 @@
-"""The simulated bench: mock GPIO pins for every device and a carriage that obeys them.
+"""The carriage: the rail's moving part, following STEP/DIR/ENABLE like a driver chip.
 
-Everything the real rig drives goes through gpiozero ``MockFactory`` pins
-(:class:`BenchPin`, PWM-capable so the LED can dim).  The :class:`Carriage`
-does not trust the rail's bookkeeping: it watches the pins the way a driver
+It does not trust the rail's bookkeeping: it watches the pins the way a driver
 chip would — a rising STEP edge moves one (micro)step in the direction the DIR
 pin says, nothing moves while ENABLE is inactive — so a bug in pulse
 generation shows up as a wrong carriage position and a wrong image.  It also
-drives the limit-switch input pins at the ends of the travel and records
-timing violations (DIR setup, STEP high/low time) against the driver table.
+drives the limit-switch input pins at the ends of the travel (the switches are
+pressed by the carriage, so they live here) and records timing violations (DIR
+setup, STEP high/low time) against the driver table.
 
-It knows the mechanics (steps/mm, direction inversion, enable polarity,
-switch wiring, travel) only from the same ``[rail]`` config as the real rail.
-
-Default layout, which later checks rely on: a 0–50 mm rail (``rail.travel_mm``)
-with the min switch at 0 mm and the max switch at 50 mm, hard stops 1 mm
-beyond each, a new bench's carriage at ``sim.start_mm`` (5 mm), and the
-"bench" scene whose subject is in focus between rail positions **10.0 and
-12.0 mm** (its background is never sharp).
+It knows the mechanics (steps/mm, direction inversion, enable polarity, switch
+wiring, travel) only from the same ``[rail]`` config as the real rail.
 """
 
 from __future__ import annotations
 
-import json
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
-from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from gpiozero.pins.mock import MockFactory, MockPin, MockPWMPin, PinState
-
-from rig.durable import write_json_atomic
 from rig.rail.drivers import driver_timing
+from rig.sim.hardware.pins import HISTORY, BenchPin
 
 if TYPE_CHECKING:
-    from rig.config import Config, RailConfig
+    from rig.config import RailConfig
 
 HARD_STOP_MM = 1.0  # the carriage stalls this far beyond each switch
-HISTORY = 64  # pin state changes kept per pin (MockPin keeps all: a night would fill memory)
 MAX_VIOLATIONS = 100
-BENCH_STATE_VERSION = 1
-
-
-class BenchPin(MockPWMPin):
-    """A mock pin that reports each level change and pull change to observers."""
-
-    observer: Callable[[BenchPin, float], None] | None = None
-    on_pull: Callable[[BenchPin], None] | None = None
-
-    def close(self) -> None:
-        # MockPWMPin.close() forces the level to 0 even on a pin never used for PWM;
-        # a released real GPIO just stops driving (the wiring's pull decides).
-        if self._frequency is not None:
-            self.frequency = None
-        MockPin.close(self)
-
-    def clear_states(self) -> None:
-        self._last_change = time.monotonic()
-        self.states = deque([PinState(0.0, self._state)], maxlen=HISTORY)
-
-    def _change_state(self, value: Any) -> bool:
-        changed = bool(super()._change_state(value))
-        if changed and self.observer is not None:
-            self.observer(self, float(value))
-        return changed
-
-    def _set_pull(self, value: str) -> None:
-        super()._set_pull(value)
-        if self.on_pull is not None:
-            self.on_pull(self)  # setting a pull re-drives the input: re-assert switches
 
 
 class Carriage:
@@ -214,78 +171,3 @@ class Carriage:
 
     def _violation(self, what: str) -> None:
         self.violations.append(what)
-
-
-class SimBench:
-    """Mock pins for the rail, the light and their wiring, plus the :class:`Carriage`.
-
-    Pass :attr:`pin_factory` to every gpiozero device of the simulated rig.
-    With ``state_path`` the carriage position survives between runs (like a
-    real carriage, which stays where it was).
-    """
-
-    def __init__(self, config: Config, *, state_path: Path | None = None) -> None:
-        self.config = config
-        self._state_path = state_path
-        self.pin_factory = MockFactory(revision="a02082", pin_class=BenchPin)
-        rail = config.rail
-        pins = rail.pins
-        self._light_pin = self.pin(config.light.pin)
-        self.carriage = Carriage(
-            rail,
-            step=self.pin(pins.step),
-            dir=self.pin(pins.dir),
-            enable=self.pin(pins.enable),
-            limit_min=None if pins.limit_min is None else self.pin(pins.limit_min),
-            limit_max=None if pins.limit_max is None else self.pin(pins.limit_max),
-            start_steps=self._restore(rail.steps_per_mm, config.sim.start_mm),
-        )
-
-    def pin(self, number: int) -> BenchPin:
-        pin = self.pin_factory.pin(number)
-        assert isinstance(pin, BenchPin)
-        return pin
-
-    @property
-    def carriage_mm(self) -> float:
-        """Where the carriage really is (the camera's focus position)."""
-        return self.carriage.position_mm
-
-    @property
-    def light_level(self) -> float:
-        """Brightness of the LED, 0–1, from the level (PWM value) of its pin."""
-        pin = self._light_pin
-        if pin.function != "output":
-            return 0.0
-        value = float(pin.state)
-        return value if self.config.light.active_high else 1.0 - value
-
-    def close(self) -> None:
-        """Save the carriage position and release the mock pins."""
-        try:
-            if self._state_path is not None:
-                payload = {
-                    "version": BENCH_STATE_VERSION,
-                    "carriage_steps": self.carriage.position_steps,
-                    "steps_per_mm": self.carriage.steps_per_mm,
-                }
-                write_json_atomic(self._state_path, payload)
-        finally:
-            self.pin_factory.close()
-
-    def __enter__(self) -> SimBench:
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.close()
-
-    def _restore(self, steps_per_mm: float, start_mm: float) -> int:
-        if self._state_path is not None:
-            try:
-                saved = json.loads(self._state_path.read_text())
-                if saved.get("version") == BENCH_STATE_VERSION:
-                    mm = float(saved["carriage_steps"]) / float(saved["steps_per_mm"])
-                    return round(mm * steps_per_mm)
-            except (OSError, ValueError, KeyError, TypeError, ZeroDivisionError):
-                pass
-        return round(start_mm * steps_per_mm)

@@ -8,10 +8,10 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
-from rig.sim.camera import Frame, ground_truth, ground_truth_depth, render
-from rig.sim.optics import Optics, default_optics
-from rig.sim.scene import DEFAULT_DEPTH_RANGE, Scene, make_scene
-from rig.sim.texture import Size
+from rig.sim.render.imaging import RenderedFrame, ground_truth, ground_truth_depth, render_frame
+from rig.sim.render.optics import Optics, default_optics
+from rig.sim.render.scene import DEFAULT_DEPTH_RANGE, Scene, make_scene
+from rig.sim.render.texture import Size
 
 DEFAULT_FRAME_SIZE: Size = (640, 480)
 # By default the stack starts and ends this fraction of the subject depth beyond it.
@@ -24,7 +24,7 @@ class Stack:
 
     scene: Scene
     optics: Optics
-    frames: tuple[Frame, ...]
+    frames: tuple[RenderedFrame, ...]
     seed: int
 
     @property
@@ -107,7 +107,7 @@ def render_stack(
         optics = optics.without_noise()
     frame_seeds = np.random.SeedSequence([seed, count]).generate_state(count)
     frames = tuple(
-        render(scene, float(focus), optics, seed=int(frame_seed), light=light, out_size=size)
+        render_frame(scene, float(focus), optics, seed=int(frame_seed), light=light, out_size=size)
         for focus, frame_seed in zip(focus_positions, frame_seeds, strict=True)
     )
     return Stack(scene, optics, frames, seed)
