@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import threading
 
 import numpy as np
 import pytest
@@ -125,3 +126,60 @@ def test_a_full_disk_is_a_clear_error_and_keeps_what_was_saved(tmp_path, monkeyp
     monkeypatch.undo()
     assert [e.index for e in files.reconcile()] == [0]
     assert not list(files.dir.rglob("*.part"))
+
+
+class _LetsOthersIn:
+    """Stands in for the store's lock.  Whenever ``owner`` takes it afresh after having
+    let go of it — between two steps of one call — ``meanwhile`` first runs to the end
+    on another thread: the worst scheduling a cancel and the runner can meet."""
+
+    def __init__(self, inner, owner: int, meanwhile) -> None:
+        self._inner, self._owner, self._meanwhile = inner, owner, meanwhile
+        self._depth = 0
+        self._taken = 0
+        self.ran_meanwhile = False
+
+    def __enter__(self):
+        mine = threading.get_ident() == self._owner
+        if mine and self._depth == 0:
+            self._taken += 1
+            if self._taken > 1 and not self.ran_meanwhile:
+                self.ran_meanwhile = True
+                other = threading.Thread(target=self._meanwhile)
+                other.start()
+                other.join(30)  # the lock is free: it finishes (no waiting on time)
+                assert not other.is_alive()
+        self._inner.acquire()
+        if mine:
+            self._depth += 1
+        return self
+
+    def __exit__(self, *exc):
+        if threading.get_ident() == self._owner:
+            self._depth -= 1
+        self._inner.release()
+
+
+def test_a_state_change_checks_and_writes_in_one_transaction(store):
+    """A cancel (queued → cancelled) and the runner starting the job (queued → running)
+    both expect 'queued': exactly one of them may win, whatever the interleaving."""
+    job, _ = new_job(store)
+    outcomes: dict[str, str] = {}
+
+    def change(name: str, state: str) -> None:
+        try:
+            store.set_state(job.id, state, expect=("queued",))
+            outcomes[name] = "won"
+        except Conflict:
+            outcomes[name] = "refused"
+
+    def runner_starts() -> None:
+        change("runner", "running")
+
+    store._lock = _LetsOthersIn(store._lock, threading.get_ident(), runner_starts)
+    change("cancel", "cancelled")
+    if not store._lock.ran_meanwhile:  # the cancel never let go half-way: the runner comes next
+        runner_starts()
+    assert sorted(outcomes.values()) == ["refused", "won"], outcomes
+    winner = "cancelled" if outcomes["cancel"] == "won" else "running"
+    assert store.job(job.id).state == winner
