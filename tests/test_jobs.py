@@ -287,3 +287,45 @@ def test_resuming_a_job_that_has_all_its_frames_only_stacks(rig):
     rig.resume(job.id)
     assert watcher.job_state(job.id, "done", "failed", after=mark)["state"] == "done"
     assert rig.devices.camera.status()["frames"] == captures  # no frame taken again
+
+
+def test_a_job_cancelled_as_the_runner_takes_it_stays_cancelled(tmp_path):
+    """The runner read the queue, then a cancel came before it started the job: the
+    runner's start (queued → running) must lose, and nothing may be captured."""
+    rig = Rig(fast_config(tmp_path), simulate=True)
+    rig.open(start_runner=False)
+    try:
+        job, _ = rig.submit(StackPlan(start_mm=10, end_mm=12, count=4, settle_s=0))
+        read_by_runner = rig.store.queued()[0]
+        rig.cancel(job.id)
+        frames_before = rig.devices.camera.status()["frames"]
+        rig.runner._run(read_by_runner)  # the runner's turn, with what it had read
+        assert rig.store.job(job.id).state == "cancelled"
+        assert rig.devices.camera.status()["frames"] == frames_before
+        assert JobFiles(rig.data_dir, job.id).entries() == []
+    finally:
+        rig.close()
+
+
+def test_a_lens_sweep_steps_the_focus_motor_and_leaves_the_rail_alone(rig):
+    watcher = Watcher(rig)
+    camera = rig.devices.camera
+    camera.lens_position = 0.0  # the simulated camera gets a focus motor
+    lens_at: list[float] = []
+    real_capture = camera.capture
+
+    def capture():  # type: ignore[no-untyped-def]
+        lens_at.append(camera.lens_position)
+        return real_capture()
+
+    camera.capture = capture
+    rail_known = rig.devices.rail.known
+    plan = StackPlan(lens={"start_dioptres": 2, "end_dioptres": 6, "count": 3}, settle_s=0)
+    job, _ = rig.submit(plan)
+    done = watcher.job_state(job.id, "done", "failed")
+    assert done["state"] == "done", done["error"]
+    assert lens_at[-3:] == pytest.approx([2, 4, 6])
+    assert rig.devices.rail.known == rail_known  # no homing for a lens sweep
+    assert [e.position for e in JobFiles(rig.data_dir, job.id).entries()] == pytest.approx(
+        [2, 4, 6]
+    )

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+import sqlite3
 import threading
 
 import numpy as np
 import pytest
 
 from rig.job_files import DiskFull, FrameEntry, JobFiles
+from rig.jobs.state import JobState
 from rig.store import Conflict, NotFound, Store
 
 
@@ -183,3 +185,34 @@ def test_a_state_change_checks_and_writes_in_one_transaction(store):
     assert sorted(outcomes.values()) == ["refused", "won"], outcomes
     winner = "cancelled" if outcomes["cancel"] == "won" else "running"
     assert store.job(job.id).state == winner
+
+
+def test_a_state_changes_only_along_the_transitions(store):
+    job, _ = new_job(store)
+    store.set_state(job.id, "running")
+    with pytest.raises(Conflict, match="is running"):
+        store.set_state(job.id, "queued")  # a running job cannot be resumed
+    store.set_state(job.id, "stacking")
+    store.set_state(job.id, "done", outputs=["result.jpg"])
+    for state in ("running", "stacking", "queued", "interrupted"):
+        with pytest.raises(Conflict, match="is done"):
+            store.set_state(job.id, state)
+    done = store.job(job.id)
+    assert done.state == "done" and done.final and not done.resumable and not done.active
+
+
+def test_states_are_stored_and_sent_as_their_plain_names(store):
+    job, _ = new_job(store)
+    store.set_state(job.id, JobState.CANCELLED)
+    with sqlite3.connect(store.path) as db:
+        assert db.execute("SELECT state FROM jobs").fetchone() == ("cancelled",)
+    again = store.job(job.id)
+    assert again.state is JobState.CANCELLED and json.dumps(again.state) == '"cancelled"'
+    assert again.resumable and again.final
+
+
+def test_a_state_change_cannot_slip_in_another_field(store):
+    job, _ = new_job(store)
+    with pytest.raises(TypeError, match="state"):
+        store.update_job(job.id, state="done")
+    assert store.job(job.id).state == "queued"
