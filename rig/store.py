@@ -18,14 +18,15 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
 
 from rig.durable import DiskFull
 from rig.errors import Conflict, NotFound
 from rig.jobs.state import JobState
-from rig.plan import MIN_FRAMES
 
 JobKind = Literal["stack", "restack"]
 
@@ -71,41 +72,36 @@ CREATE TABLE IF NOT EXISTS schedules (
 """
 
 
-@dataclass(frozen=True)
-class Job:
+class JobRecord(BaseModel):
+    """What a job is: the fields it is stored with and shown with (its public part)."""
+
+    model_config = ConfigDict(frozen=True)
+
     id: str
     kind: JobKind
     name: str
     state: JobState
-    plan: dict[str, Any]
     created: float
     started: float | None
     finished: float | None
     frames_planned: int
     frames_done: int
     error: str | None
-    outputs: list[str] = field(default_factory=list)
+    outputs: list[str] = Field(default_factory=list)
+    source_job: str | None = None
+    schedule_id: str | None = None
+    plan: dict[str, Any]
+
+
+class Job(JobRecord):
+    """A job as stored, with what only the rig sees."""
+
     idempotency_key: str | None = None
     callback_url: str | None = None
-    schedule_id: str | None = None
-    source_job: str | None = None
 
     @property
     def active(self) -> bool:
         return self.state.active
-
-    @property
-    def final(self) -> bool:
-        return self.state.final
-
-    @property
-    def resumable(self) -> bool:
-        return self.state.resumable
-
-    @property
-    def restackable(self) -> bool:
-        """Its frames can be fused again (a new restack job)."""
-        return self.final and self.frames_done >= MIN_FRAMES
 
 
 @dataclass(frozen=True)

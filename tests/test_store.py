@@ -198,7 +198,7 @@ def test_a_state_changes_only_along_the_transitions(store):
         with pytest.raises(Conflict, match="is done"):
             store.set_state(job.id, state)
     done = store.job(job.id)
-    assert done.state == "done" and done.final and not done.resumable and not done.active
+    assert done.state == "done" and done.state.final and not done.state.resumable
 
 
 def test_states_are_stored_and_sent_as_their_plain_names(store):
@@ -208,7 +208,7 @@ def test_states_are_stored_and_sent_as_their_plain_names(store):
         assert db.execute("SELECT state FROM jobs").fetchone() == ("cancelled",)
     again = store.job(job.id)
     assert again.state is JobState.CANCELLED and json.dumps(again.state) == '"cancelled"'
-    assert again.resumable and again.final
+    assert again.state.resumable and again.state.final
 
 
 def test_a_state_change_cannot_slip_in_another_field(store):

@@ -113,7 +113,7 @@ class JobCommands:
         """Continue an interrupted (or cancelled/failed) stack at its next frame; a
         restack starts its fusion again (its frames are all saved)."""
         job = self.store.job(job_id)
-        if not job.resumable:
+        if not job.state.resumable:
             raise Conflict(
                 f"job {job_id} is {job.state}: "
                 "only an interrupted, cancelled or failed job can resume"

@@ -13,7 +13,6 @@ is refused while a job holds it.
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import logging
 import sqlite3
 import threading
@@ -324,7 +323,7 @@ class Runner:
             # Say it anyway; the record is written as soon as the disk has room again.
             log.error("job %s: the database is on a full disk; its state is saved later", job.id)
             self._unsaved[job.id] = (state, fields)
-            done = dataclasses.replace(job, state=state, **fields)
+            done = job.model_copy(update={"state": state, **fields})
         except Conflict as exc:  # e.g. cancelled before it could fail for want of hardware
             log.warning("job %s not marked %s: %s", job.id, state, exc)
             return
