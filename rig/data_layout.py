@@ -10,41 +10,25 @@
                                rail-state.json and rig.lock, so a simulated daemon and
                                a real one never share a lock or a position
 
-A new file in the data folder is one property here.
+A new file in the data folder is one line here.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 
 
-@dataclass(frozen=True)
 class DataLayout:
-    root: Path
-
-    @property
-    def database(self) -> Path:
-        return self.root / "macrorig.db"
-
-    @property
-    def jobs(self) -> Path:
-        return self.root / "jobs"
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.database = root / "macrorig.db"
+        self.jobs = root / "jobs"
+        self.api_token = root / "api-token"
+        self.marks = root / "marks.json"
+        self.sim_bench = root / "sim" / "bench.json"
 
     def job(self, job_id: str) -> Path:
         return self.jobs / job_id
-
-    @property
-    def api_token(self) -> Path:
-        return self.root / "api-token"
-
-    @property
-    def marks(self) -> Path:
-        return self.root / "marks.json"
-
-    @property
-    def sim_bench(self) -> Path:
-        return self._rig_dir(simulate=True) / "bench.json"
 
     def rail_state(self, simulate: bool) -> Path:
         return self._rig_dir(simulate) / "rail-state.json"
@@ -53,4 +37,5 @@ class DataLayout:
         return self._rig_dir(simulate) / "rig.lock"
 
     def _rig_dir(self, simulate: bool) -> Path:
+        """The simulated bench keeps its state apart from the real rig's."""
         return self.root / "sim" if simulate else self.root
