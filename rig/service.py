@@ -37,14 +37,23 @@ from rig.jobs.callbacks import CallbackSender
 from rig.jobs.commands import JobCommands
 from rig.jobs.preflight import PlanEstimate, RigLimits
 from rig.jobs.runner import Runner
-from rig.jobs.schedule import Scheduler
+from rig.jobs.schedule import Scheduler, ScheduleSpec
 from rig.jobs.view import JobView
 from rig.plan import StackPlan
 from rig.rail import RailError
 from rig.store import Job, Preset, Schedule, Store
 
 # The service API: the facade, the records it returns and its refusals.
-__all__ = ["HardwareUnavailable", "JobView", "PlanEstimate", "Preset", "Rig", "RigBusy", "Schedule"]
+__all__ = [
+    "HardwareUnavailable",
+    "JobView",
+    "PlanEstimate",
+    "Preset",
+    "Rig",
+    "RigBusy",
+    "Schedule",
+    "ScheduleSpec",
+]
 
 log = logging.getLogger(__name__)
 
@@ -405,20 +414,8 @@ class Rig:
     def schedule(self, schedule_id: str) -> Schedule:
         return self.store.schedule(schedule_id)
 
-    def create_schedule(
-        self,
-        *,
-        preset: str,
-        every_min: float,
-        times: int | None,
-        until: float | None,
-        start_at: float | None = None,
-    ) -> Schedule:
-        """Repeat ``preset`` every ``every_min`` minutes, ``times`` times and/or until
-        ``until`` (epoch seconds), from ``start_at`` (default: now)."""
-        return self.scheduler.create(
-            preset=preset, every_min=every_min, times=times, until=until, start_at=start_at
-        )
+    def create_schedule(self, spec: ScheduleSpec) -> Schedule:
+        return self.scheduler.create(spec)
 
     def enable_schedule(self, schedule_id: str, enabled: bool) -> Schedule:
         return self.store.update_schedule(schedule_id, enabled=enabled)

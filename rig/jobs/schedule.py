@@ -13,6 +13,7 @@ import math
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from rig.errors import InvalidRequest, RigError
 from rig.events import EventBus
@@ -20,6 +21,18 @@ from rig.plan import PlanError
 from rig.store import Job, Schedule, Store
 
 log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ScheduleSpec:
+    """Repeat ``preset`` every ``every_min`` minutes, ``times`` times and/or until
+    ``until`` (epoch seconds), from ``start_at`` (default: now)."""
+
+    preset: str
+    every_min: float
+    times: int | None = None
+    until: float | None = None
+    start_at: float | None = None
 
 
 def unbounded_problem(times: int | None, until: float | None) -> str | None:
@@ -53,31 +66,23 @@ class Scheduler:
         self._stop.set()
         self._thread.join(5)
 
-    def create(
-        self,
-        *,
-        preset: str,
-        every_min: float,
-        times: int | None,
-        until: float | None,
-        start_at: float | None = None,
-    ) -> Schedule:
-        """A new schedule, first slot at ``start_at`` (default: now)."""
-        self.store.preset(preset)  # NotFound now rather than a skipped slot later
-        unbounded = unbounded_problem(times, until)
+    def create(self, spec: ScheduleSpec) -> Schedule:
+        """A new schedule (NotFound for an unknown preset, InvalidRequest if it could
+        never run)."""
+        self.store.preset(spec.preset)  # NotFound now rather than a skipped slot later
+        unbounded = unbounded_problem(spec.times, spec.until)
         if unbounded:
             raise InvalidRequest(unbounded)
         now = self._clock()
-        if until is not None and until <= now:
+        if spec.until is not None and spec.until <= now:
             raise InvalidRequest("until is in the past")
-        schedule = self.store.create_schedule(
-            preset=preset,
-            every_min=every_min,
-            times=times,
-            until=until,
-            start_at=start_at or now,
+        return self.store.create_schedule(
+            preset=spec.preset,
+            every_min=spec.every_min,
+            times=spec.times,
+            until=spec.until,
+            start_at=spec.start_at or now,
         )
-        return schedule
 
     def _loop(self) -> None:
         while not self._stop.wait(self._seconds_to_next()):

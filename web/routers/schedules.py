@@ -6,7 +6,7 @@ from typing import Any
 
 from fastapi import APIRouter, Response, status
 
-from rig.service import Schedule
+from rig.service import Schedule, ScheduleSpec
 from web.deps import RigDep
 from web.models import ScheduleIn, SchedulePatch
 
@@ -35,7 +35,7 @@ def list_schedules(rig: RigDep) -> list[dict[str, Any]]:
 
 @router.post("", status_code=status.HTTP_201_CREATED)
 def create_schedule(body: ScheduleIn, rig: RigDep) -> dict[str, Any]:
-    return _out(rig.create_schedule(**body.model_dump()))
+    return _out(rig.create_schedule(ScheduleSpec(**body.model_dump())))
 
 
 @router.get("/{schedule_id}")
