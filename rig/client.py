@@ -13,8 +13,7 @@ from typing import Any
 import httpx
 
 from rig.config import Config
-
-FINAL = ("done", "failed", "cancelled", "interrupted")
+from rig.data_layout import DataLayout
 
 
 class ClientError(Exception):
@@ -32,7 +31,7 @@ def local_token(data_dir: Path) -> str:
     token = os.environ.get("MACRORIG_TOKEN")
     if token:
         return token.strip()
-    path = data_dir / "api-token"
+    path = DataLayout(data_dir).api_token
     try:
         return path.read_text().strip()
     except OSError as exc:
@@ -102,7 +101,7 @@ class Client:
             if key != seen:
                 seen = key
                 yield job
-            if job["state"] in FINAL:
+            if job["final"]:
                 return
             time.sleep(poll_s)
 

@@ -30,6 +30,7 @@ from gpiozero import DigitalOutputDevice
 
 from rig.camera.base import Camera
 from rig.closing import close_all
+from rig.data_layout import DataLayout
 from rig.light import Light
 from rig.rail import FocusRail
 
@@ -89,7 +90,7 @@ def open_gpio(config: Config, simulate: bool, *, pin_factory: Any = None) -> Gpi
     if simulate:
         from rig.sim.hardware.bench import SimBench
 
-        bench = SimBench(config, state_path=config.data_dir / "sim" / "bench.json")
+        bench = SimBench(config, state_path=DataLayout(config.data_dir).sim_bench)
         return Gpio(bench.pin_factory, bench=bench, owned=True)
     if pin_factory is not None:
         return Gpio(pin_factory, bench=None, owned=False)
@@ -148,8 +149,7 @@ def open_devices(
     """
     gpio = open_gpio(config, simulate, pin_factory=pin_factory)
     factory = gpio.pin_factory
-    data = config.data_dir
-    state_path = data / "sim" / "rail-state.json" if simulate else data / "rail-state.json"
+    state_path = DataLayout(config.data_dir).rail_state(simulate)
     closers: list[Callable[[], None]] = []
     try:
         rail = _opening(
@@ -265,7 +265,7 @@ def _describe(exc: Exception) -> str:
 
 def lock_path(config: Config, simulate: bool) -> Path:
     """``<data>/rig.lock``, or ``<data>/sim/rig.lock`` for the simulated rig."""
-    return config.data_dir / ("sim" if simulate else "") / "rig.lock"
+    return DataLayout(config.data_dir).rig_lock(simulate)
 
 
 @contextmanager

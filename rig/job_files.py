@@ -1,10 +1,10 @@
 """A job's files: frames written atomically, an append-only manifest, results.
 
-Layout under the data dir::
+Inside a job's folder (``jobs/<id>/`` in the data folder, see :mod:`rig.data_layout`)::
 
-    jobs/<id>/frames/frame_0000.jpg …   every frame, written tmp → fsync → rename
-    jobs/<id>/manifest.jsonl            one JSON line per saved frame, fsync'd
-    jobs/<id>/result.jpg|tif|png, depth.png, preview.jpg, report.json
+    frames/frame_0000.jpg …   every frame, written tmp → fsync → rename
+    manifest.jsonl            one JSON line per saved frame, fsync'd
+    result.jpg|tif|png, depth.png, preview.jpg, report.json
 
 A frame is in the manifest only once its file is complete and renamed; a crash between
 the two leaves an orphan file that :meth:`JobFiles.reconcile` removes (the frame is
@@ -24,9 +24,13 @@ from typing import Any
 import cv2
 import numpy as np
 
+from rig.data_layout import DataLayout
 from rig.durable import DiskFull, write_atomic
 
 JPEG_QUALITY = 95
+PREVIEW_FILE = "preview.jpg"  # the fused image so far, rewritten as it grows
+# The files of a job's folder that clients may fetch.
+RESULT_FILES = ("result.jpg", "result.tif", "result.png", "depth.png", PREVIEW_FILE, "report.json")
 
 
 @dataclass(frozen=True)
@@ -52,7 +56,7 @@ def encode(image: np.ndarray, fmt: str) -> bytes:
 
 class JobFiles:
     def __init__(self, data_dir: Path, job_id: str) -> None:
-        self.dir = data_dir / "jobs" / job_id
+        self.dir = DataLayout(data_dir).job(job_id)
         self.frames_dir = self.dir / "frames"
         self.manifest = self.dir / "manifest.jsonl"
 
@@ -116,17 +120,8 @@ class JobFiles:
     def path(self, name: str) -> Path:
         return self.dir / name
 
-    def outputs(self) -> list[str]:
-        names = ("result.jpg", "result.tif", "result.png", "depth.png", "report.json")
-        return [n for n in names if (self.dir / n).is_file()]
-
     def write_json(self, name: str, data: Any) -> None:
         write_atomic(self.dir / name, (json.dumps(data, indent=1) + "\n").encode())
 
     def delete(self) -> None:
         shutil.rmtree(self.dir, ignore_errors=True)
-
-    def size_bytes(self) -> int:
-        if not self.dir.exists():
-            return 0
-        return sum(p.stat().st_size for p in self.dir.rglob("*") if p.is_file())

@@ -124,6 +124,11 @@ class StackPlan(BaseModel):
     def uses_rail(self) -> bool:
         return self.lens is None
 
+    @property
+    def focus_axis(self) -> str:
+        """What the stack steps: a key of :data:`rig.jobs.focus.FOCUS_AXES`."""
+        return "rail" if self.uses_rail else "lens"
+
     def positions(self) -> list[float]:
         """Rail positions (mm) or lens positions (dioptres), in capture order."""
         if self.lens is not None:

@@ -1,11 +1,15 @@
-"""The rig as one object: what the web layer (and the daemon) talk to.
+"""The rig as one object: the service API that the web layer (and the daemon) talk to.
 
 It opens the store and the devices, starts the runner, scheduler and callback sender,
-and offers the operations a phone page or a script needs.  Manual rail moves run on a
-worker thread of their own and hold the runner's rail lock, so a jog during a stack — or
-a second jog during a first — is refused (:class:`RigBusy`) instead of fighting over
-the motor.  If the hardware fails to open, the rig still comes up to say so loudly
-(status, page, log) and refuses jobs; it never falls back to the simulator.
+and offers the operations a phone page or a script needs — nothing outside ``rig/``
+reaches past it into the store, the runner or the configuration.  Jobs come back as
+:class:`~rig.jobs.view.JobView`; refusals are :mod:`rig.errors` (and
+:class:`~rig.plan.PlanError`, :class:`~rig.rail.RailError`,
+:class:`~rig.durable.DiskFull`).  Manual rail moves run on a worker thread of their own
+and hold the runner's rail lock, so a jog during a stack — or a second jog during a
+first — is refused (:class:`RigBusy`) instead of fighting over the motor.  If the
+hardware fails to open, the rig still comes up to say so loudly (status, page, log) and
+refuses jobs; it never falls back to the simulator.
 """
 
 from __future__ import annotations
@@ -23,28 +27,37 @@ from typing import Any
 from rig.camera.base import CameraError, ExposureSettings
 from rig.closing import close_all
 from rig.config import Config
+from rig.data_layout import DataLayout
 from rig.devices import Devices, HardwareError, open_devices
 from rig.durable import write_atomic
+from rig.errors import Conflict, HardwareUnavailable, InvalidRequest, NotFound, RigBusy
 from rig.events import EventBus
-from rig.job_files import JobFiles
+from rig.job_files import RESULT_FILES, FrameEntry, JobFiles
 from rig.jobs.callbacks import CallbackSender
-from rig.jobs.runner import Runner, job_summary
-from rig.jobs.schedule import Scheduler
+from rig.jobs.commands import JobCommands
+from rig.jobs.preflight import PlanEstimate, RigLimits
+from rig.jobs.runner import Runner
+from rig.jobs.schedule import Scheduler, ScheduleSpec
+from rig.jobs.view import JobView
 from rig.plan import StackPlan
 from rig.rail import RailError
-from rig.store import Conflict, Job, Store
+from rig.store import Job, Preset, Schedule, Store
+
+# The service API: the facade, the records it returns and its refusals.
+__all__ = [
+    "HardwareUnavailable",
+    "JobView",
+    "PlanEstimate",
+    "Preset",
+    "Rig",
+    "RigBusy",
+    "Schedule",
+    "ScheduleSpec",
+]
 
 log = logging.getLogger(__name__)
 
 LIGHT_AUTO_OFF_S = 300.0  # a light switched on for framing goes off by itself after this
-
-
-class RigBusy(RuntimeError):
-    """The rail (or camera) is in use: a stack runs or a manual move is under way."""
-
-
-class HardwareUnavailable(RuntimeError):
-    """The hardware did not start; the message says why."""
 
 
 class Rig:
@@ -52,6 +65,7 @@ class Rig:
         self.config = config
         self.simulate = simulate
         self.data_dir = config.data_dir
+        self.layout = DataLayout(config.data_dir)
         self.bus = EventBus()
         self.devices: Devices | None = None
         self.hardware_error: str | None = None
@@ -66,7 +80,7 @@ class Rig:
         """Open store and devices and start the background threads (``start_runner``
         False leaves jobs queued: for exercising the API alone)."""
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        self.store = Store(self.data_dir / "macrorig.db")
+        self.store = Store(self.layout.database)
         for job in self.store.interrupt_leftovers():
             kept = JobFiles(self.data_dir, job.id).reconcile()
             self.store.update_job(job.id, frames_done=len(kept))
@@ -84,18 +98,15 @@ class Rig:
                 "HARDWARE NOT AVAILABLE: %s — the web page and API work, stacks are refused", exc
             )
         self._marks = self._load_marks()
-        size = self.config.sim.resolution if self.simulate else self.config.camera.resolution
-        rail = self.config.rail
         self.runner = Runner(
             self.devices,
             self.store,
             self.bus,
             data_dir=self.data_dir,
-            soft_limits=(rail.soft_min_mm, rail.soft_max_mm),
-            frame_size=tuple(size),  # type: ignore[arg-type]
             hardware_error=self.hardware_error,
         )
-        self.scheduler = Scheduler(self.store, self.bus, self.runner.submit, self.runner.busy)
+        self.jobs = JobCommands(self.store, self.runner, RigLimits.of(self.config, self.simulate))
+        self.scheduler = Scheduler(self.store, self.bus, self.jobs.submit_preset, self.runner.busy)
         self.callbacks = CallbackSender(self.bus, self.store)
         if start_runner:
             self.runner.start()
@@ -132,9 +143,9 @@ class Rig:
             "rail": self.rail_status(),
             "camera": self._camera_status(),
             "light": self._light_status(),
-            "job": job_summary(self.store.job(current.id)) if current else None,
+            "job": self.job(current.id).as_event() if current else None,
             "progress": self.runner.progress.as_dict() if self.runner.progress else None,
-            "queue": [job_summary(j) for j in self.store.queued()],
+            "queue": [self.runner.view(j).as_event() for j in self.store.queued()],
             "marks": dict(self._marks),
             "disk": {"free_bytes": usage.free, "total_bytes": usage.total, "low": usage.free < 1e9},
             "cpu_temperature_c": cpu_temperature(),
@@ -207,7 +218,7 @@ class Rig:
     def move_to(self, mm: float) -> None:
         lo, hi = self.config.rail.soft_min_mm, self.config.rail.soft_max_mm
         if not lo <= mm <= hi:
-            raise ValueError(f"{mm:g} mm is outside the rail's soft limits ({lo:g}–{hi:g} mm)")
+            raise InvalidRequest(f"{mm:g} mm is outside the rail's soft limits ({lo:g}–{hi:g} mm)")
         rail = self._require_devices().rail
         if not rail.known:
             raise RigBusy("the rail position is unknown: home the rail first")
@@ -216,12 +227,12 @@ class Rig:
     def jog(self, mm: float) -> None:
         travel = self.config.rail.travel_mm
         if abs(mm) > travel:
-            raise ValueError(f"a jog of {mm:+g} mm is longer than the rail ({travel:g} mm)")
+            raise InvalidRequest(f"a jog of {mm:+g} mm is longer than the rail ({travel:g} mm)")
         rail = self._require_devices().rail
         lo, hi = self.config.rail.soft_min_mm, self.config.rail.soft_max_mm
         target = rail.position_mm + mm
         if rail.known and not lo <= target <= hi:
-            raise ValueError(
+            raise InvalidRequest(
                 f"jogging {mm:+g} mm would go to {target:.3f} mm, outside the soft limits "
                 f"({lo:g}–{hi:g} mm)"
             )
@@ -242,13 +253,13 @@ class Rig:
         if not rail.known:
             raise RigBusy("the rail position is unknown: home the rail first")
         self._marks[which] = round(rail.position_mm, 4)
-        write_atomic(self.data_dir / "marks.json", json.dumps(self._marks).encode())
+        write_atomic(self.layout.marks, json.dumps(self._marks).encode())
         self.bus.publish("marks", **self._marks)
         return self._marks[which]
 
     def _load_marks(self) -> dict[str, float]:
         try:
-            data = json.loads((self.data_dir / "marks.json").read_text())
+            data = json.loads(self.layout.marks.read_text())
             return {k: float(v) for k, v in data.items() if k in ("start", "end")}
         except (OSError, ValueError, AttributeError):
             return {}
@@ -281,7 +292,7 @@ class Rig:
             if mode == "lock":
                 return camera.lock_exposure()
             if exposure_us is None or gain is None:
-                raise ValueError("fixed exposure needs exposure_us and gain")
+                raise InvalidRequest("fixed exposure needs exposure_us and gain")
             current = camera.exposure
             gains = colour_gains or (current.colour_gains if current else (1.0, 1.0))
             return camera.set_exposure(exposure_us, gain, gains)
@@ -297,7 +308,10 @@ class Rig:
         if level <= 0:
             light.off()
             return
-        light.on(level)
+        try:
+            light.on(level)
+        except ValueError as exc:  # a level this light cannot show (no PWM to dim it)
+            raise InvalidRequest(f"light: {exc}") from None
         self._light_timer = threading.Timer(LIGHT_AUTO_OFF_S, self._auto_off)
         self._light_timer.daemon = True
         self._light_timer.start()
@@ -313,17 +327,60 @@ class Rig:
             self._light_timer = None
 
     # -- jobs ------------------------------------------------------------------------
-    def submit(self, plan: StackPlan, **kwargs: Any) -> tuple[Job, bool]:
-        return self.runner.submit(plan, **kwargs)
+    def submit(self, plan: StackPlan, **options: str | None) -> tuple[JobView, bool]:
+        """Queue a stack: (the job, whether it is new — a repeated ``idempotency_key``
+        returns the first).  Options: ``idempotency_key``, ``callback_url``."""
+        job, created = self.jobs.submit(plan, **options)
+        return self.runner.view(job), created
 
-    def job_files(self, job: Job) -> JobFiles:
-        return JobFiles(self.data_dir, job.id)
+    def submit_preset(self, name: str, **options: str | None) -> tuple[JobView, bool]:
+        """:meth:`submit` the plan saved as preset ``name``."""
+        job, created = self.jobs.submit_preset(name, **options)
+        return self.runner.view(job), created
 
-    def frame_files(self, job: Job) -> JobFiles:
-        """Where a job's frames are (a restack's are in its source job)."""
-        return JobFiles(
-            self.data_dir, job.source_job if job.kind == "restack" and job.source_job else job.id
-        )
+    def check_plan(self, plan: StackPlan) -> PlanEstimate:
+        """What ``plan`` would take here, or :class:`~rig.plan.PlanError`."""
+        return self.jobs.preflight(plan)
+
+    def job(self, job_id: str) -> JobView:
+        return self.runner.view(self.store.job(job_id))
+
+    def job_list(self, limit: int = 50) -> list[JobView]:
+        """The newest jobs first."""
+        return [self.runner.view(j) for j in self.store.jobs(limit=limit)]
+
+    def cancel(self, job_id: str) -> JobView:
+        return self.runner.view(self.jobs.cancel(job_id))
+
+    def resume(self, job_id: str) -> JobView:
+        return self.runner.view(self.jobs.resume(job_id))
+
+    def restack(self, job_id: str, method: str | None = None) -> JobView:
+        return self.runner.view(self.jobs.restack(job_id, method))
+
+    def frames(self, job_id: str) -> list[FrameEntry]:
+        """The frames saved for a job (a restack's are its source job's)."""
+        return self._frame_files(self.store.job(job_id)).entries()
+
+    def frame_file(self, job_id: str, index: int) -> Path:
+        files = self._frame_files(self.store.job(job_id))
+        for entry in files.entries():
+            if entry.index == index:
+                return files.dir / entry.file
+        raise NotFound(f"job {job_id} has no frame {index}")
+
+    def result_file(self, job_id: str, name: str) -> Path:
+        """One of a job's :data:`~rig.job_files.RESULT_FILES`, once it exists."""
+        if name not in RESULT_FILES:
+            raise NotFound(f"no file {name!r}: ask for one of {', '.join(RESULT_FILES)}")
+        path = JobFiles(self.data_dir, self.store.job(job_id).id).path(name)
+        if not path.is_file():
+            raise NotFound(f"job {job_id} has no {name} (yet)")
+        return path
+
+    def _frame_files(self, job: Job) -> JobFiles:
+        frames_of = job.source_job if job.kind == "restack" and job.source_job else job.id
+        return JobFiles(self.data_dir, frames_of)
 
     def delete_job(self, job_id: str) -> None:
         job = self.store.job(job_id)
@@ -337,6 +394,34 @@ class Rig:
         JobFiles(self.data_dir, job_id).delete()
         self.store.delete_job(job_id)
         self.bus.publish("job_deleted", id=job_id)
+
+    # -- presets and schedules -------------------------------------------------------
+    def presets(self) -> list[Preset]:
+        return self.store.presets()
+
+    def preset(self, name: str) -> Preset:
+        return self.store.preset(name)
+
+    def save_preset(self, name: str, plan: StackPlan) -> Preset:
+        return self.store.save_preset(name, plan.model_dump(mode="json"))
+
+    def delete_preset(self, name: str) -> None:
+        self.store.delete_preset(name)
+
+    def schedules(self) -> list[Schedule]:
+        return self.store.schedules()
+
+    def schedule(self, schedule_id: str) -> Schedule:
+        return self.store.schedule(schedule_id)
+
+    def create_schedule(self, spec: ScheduleSpec) -> Schedule:
+        return self.scheduler.create(spec)
+
+    def enable_schedule(self, schedule_id: str, enabled: bool) -> Schedule:
+        return self.store.update_schedule(schedule_id, enabled=enabled)
+
+    def delete_schedule(self, schedule_id: str) -> None:
+        self.store.delete_schedule(schedule_id)
 
 
 def cpu_temperature() -> float | None:

@@ -18,16 +18,17 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from rig.durable import DiskFull
+from pydantic import BaseModel, ConfigDict, Field
 
-JobState = Literal["queued", "running", "stacking", "done", "failed", "cancelled", "interrupted"]
+from rig.durable import DiskFull
+from rig.errors import Conflict, NotFound
+from rig.jobs.state import JobState
+
 JobKind = Literal["stack", "restack"]
-ACTIVE_STATES: tuple[JobState, ...] = ("queued", "running", "stacking")
-FINAL_STATES: tuple[JobState, ...] = ("done", "failed", "cancelled", "interrupted")
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS jobs (
@@ -71,36 +72,36 @@ CREATE TABLE IF NOT EXISTS schedules (
 """
 
 
-class NotFound(LookupError):
-    """No such job, preset or schedule."""
+class JobRecord(BaseModel):
+    """What a job is: the fields it is stored with and shown with (its public part)."""
 
+    model_config = ConfigDict(frozen=True)
 
-class Conflict(ValueError):
-    """The record exists already or is in the wrong state for this."""
-
-
-@dataclass(frozen=True)
-class Job:
     id: str
     kind: JobKind
     name: str
     state: JobState
-    plan: dict[str, Any]
     created: float
     started: float | None
     finished: float | None
     frames_planned: int
     frames_done: int
     error: str | None
-    outputs: list[str] = field(default_factory=list)
+    outputs: list[str] = Field(default_factory=list)
+    source_job: str | None = None
+    schedule_id: str | None = None
+    plan: dict[str, Any]
+
+
+class Job(JobRecord):
+    """A job as stored, with what only the rig sees."""
+
     idempotency_key: str | None = None
     callback_url: str | None = None
-    schedule_id: str | None = None
-    source_job: str | None = None
 
     @property
     def active(self) -> bool:
-        return self.state in ACTIVE_STATES
+        return self.state.active
 
 
 @dataclass(frozen=True)
@@ -130,6 +131,12 @@ class Schedule:
         return (self.times is not None and self.runs >= self.times) or (
             self.until is not None and self.next_at > self.until
         )
+
+
+# What update_job may change; the state changes only through set_state.
+_JOB_FIELDS = frozenset(
+    {"started", "finished", "frames_planned", "frames_done", "error", "outputs", "name"}
+)
 
 
 def new_job_id(now: float | None = None) -> str:
@@ -246,52 +253,59 @@ class Store:
         """Jobs waiting to run, oldest first (FIFO)."""
         with self._lock:
             rows = self._db.execute(
-                "SELECT * FROM jobs WHERE state = 'queued' ORDER BY created, id"
+                "SELECT * FROM jobs WHERE state = ? ORDER BY created, id", (JobState.QUEUED,)
             ).fetchall()
         return [_job(r) for r in rows]
 
     def update_job(self, job_id: str, **fields: Any) -> Job:
-        allowed = {
-            "state",
-            "started",
-            "finished",
-            "frames_planned",
-            "frames_done",
-            "error",
-            "outputs",
-            "name",
-        }
-        unknown = set(fields) - allowed
-        if unknown:
-            raise ValueError(f"cannot update {sorted(unknown)}")
-        if "outputs" in fields:
-            fields["outputs"] = json.dumps(fields["outputs"])
-        sets = ", ".join(f"{k} = ?" for k in fields)
+        """Change a job's bookkeeping (its state changes only through :meth:`set_state`)."""
         with self._tx() as db:
-            cur = db.execute(f"UPDATE jobs SET {sets} WHERE id = ?", (*fields.values(), job_id))
-            if cur.rowcount == 0:
-                raise NotFound(f"no job {job_id!r}")
-            row = db.execute("SELECT * FROM jobs WHERE id = ?", (job_id,)).fetchone()
-        return _job(row)
+            return self._write_job(db, job_id, fields)
 
     def set_state(
-        self, job_id: str, state: JobState, *, expect: tuple[str, ...] | None = None, **fields: Any
+        self,
+        job_id: str,
+        state: JobState | str,
+        *,
+        expect: tuple[JobState | str, ...] | None = None,
+        **fields: Any,
     ) -> Job:
-        """Change a job's state (only from the ``expect`` states, if given)."""
+        """Change a job's state — only along :data:`~rig.jobs.state.TRANSITIONS`, and only
+        from the ``expect`` states if given — with other fields.  The check and the write
+        are one transaction, so of two changes racing from the same state one is refused
+        (:class:`Conflict`)."""
+        new = JobState(state)
         with self._tx() as db:
             row = db.execute("SELECT state FROM jobs WHERE id = ?", (job_id,)).fetchone()
             if row is None:
                 raise NotFound(f"no job {job_id!r}")
-            if expect is not None and row["state"] not in expect:
-                raise Conflict(f"job {job_id} is {row['state']}")
-        return self.update_job(job_id, state=state, **fields)
+            current = JobState(row["state"])
+            if (expect is not None and current not in expect) or not current.may_become(new):
+                raise Conflict(f"job {job_id} is {current}")
+            return self._write_job(db, job_id, fields, new)
+
+    @staticmethod
+    def _write_job(
+        db: sqlite3.Connection, job_id: str, fields: dict[str, Any], state: JobState | None = None
+    ) -> Job:
+        unknown = set(fields) - _JOB_FIELDS
+        if unknown:
+            raise TypeError(f"cannot update {sorted(unknown)}")
+        values = {**fields, **({"state": str(state)} if state is not None else {})}
+        if "outputs" in values:
+            values["outputs"] = json.dumps(values["outputs"])
+        sets = ", ".join(f"{k} = ?" for k in values)
+        cur = db.execute(f"UPDATE jobs SET {sets} WHERE id = ?", (*values.values(), job_id))
+        if cur.rowcount == 0:
+            raise NotFound(f"no job {job_id!r}")
+        return _job(db.execute("SELECT * FROM jobs WHERE id = ?", (job_id,)).fetchone())
 
     def delete_job(self, job_id: str) -> None:
         with self._tx() as db:
             row = db.execute("SELECT state FROM jobs WHERE id = ?", (job_id,)).fetchone()
             if row is None:
                 raise NotFound(f"no job {job_id!r}")
-            if row["state"] in ACTIVE_STATES:
+            if JobState(row["state"]).active:
                 raise Conflict(f"job {job_id} is {row['state']}: cancel it first")
             db.execute("DELETE FROM jobs WHERE id = ?", (job_id,))
 
@@ -299,12 +313,12 @@ class Store:
         """At start-up: jobs a dead daemon left running or stacking become interrupted."""
         with self._tx() as db:
             rows = db.execute(
-                "SELECT id FROM jobs WHERE state IN ('running', 'stacking')"
+                "SELECT id FROM jobs WHERE state IN (?, ?)", (JobState.RUNNING, JobState.STACKING)
             ).fetchall()
             for r in rows:
                 db.execute(
-                    "UPDATE jobs SET state = 'interrupted', error = ? WHERE id = ?",
-                    ("the daemon stopped while this job ran", r["id"]),
+                    "UPDATE jobs SET state = ?, error = ? WHERE id = ?",
+                    (JobState.INTERRUPTED, "the daemon stopped while this job ran", r["id"]),
                 )
         return [self.job(r["id"]) for r in rows]
 
@@ -372,7 +386,7 @@ class Store:
     def update_schedule(self, schedule_id: str, **fields: Any) -> Schedule:
         allowed = {"next_at", "runs", "skipped", "enabled", "last_job"}
         if set(fields) - allowed:
-            raise ValueError(f"cannot update {sorted(set(fields) - allowed)}")
+            raise TypeError(f"cannot update {sorted(set(fields) - allowed)}")
         sets = ", ".join(f"{k} = ?" for k in fields)
         with self._tx() as db:
             cur = db.execute(
@@ -393,7 +407,7 @@ def _job(row: sqlite3.Row) -> Job:
         id=row["id"],
         kind=row["kind"],
         name=row["name"],
-        state=row["state"],
+        state=JobState(row["state"]),
         plan=json.loads(row["plan"]),
         created=row["created"],
         started=row["started"],

@@ -41,6 +41,8 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 from rig_support import DaemonError, DaemonProcess, config_file, free_port
 
+from rig.data_layout import DataLayout
+
 
 class Violation(Exception):
     """A check failed."""
@@ -72,7 +74,8 @@ def check(
         figures["restarts checked: motor disabled and light off"] += 1
     else:  # a job queued before the kill starts at once and rightly powers the rail
         figures["restarts straight into a queued job"] += 1
-    with sqlite3.connect(f"file:{d.data / 'macrorig.db'}?mode=ro", uri=True) as db:
+    layout = DataLayout(d.data)
+    with sqlite3.connect(f"file:{layout.database}?mode=ro", uri=True) as db:
         verdict = db.execute("PRAGMA integrity_check").fetchone()[0]
     if verdict != "ok":
         raise Violation(f"database integrity: {verdict}")
@@ -81,7 +84,7 @@ def check(
     if lost:
         raise Violation(f"job records lost: {lost}")
     for job_id, job in jobs.items():
-        folder = d.data / "jobs" / (job["source_job"] if job["kind"] == "restack" else job_id)
+        folder = layout.job(job["source_job"] if job["kind"] == "restack" else job_id)
         if job["kind"] == "restack":
             continue
         listed = {f["index"] for f in d.get(f"/api/jobs/{job_id}/frames")}

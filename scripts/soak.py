@@ -34,6 +34,8 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 from rig_support import DaemonError, DaemonProcess, config_file, free_port
 
+from rig.data_layout import DataLayout
+
 
 class Violation(Exception):
     """A check failed."""
@@ -138,18 +140,19 @@ def prune(d: DaemonProcess, keep: int, deleted: set[str]) -> None:
 
 def check_disk(data: Path, jobs: list[dict[str, Any]], deleted: set[str]) -> int:
     """Every byte under jobs/ is accounted for by a kept job; returns the bytes kept."""
+    layout = DataLayout(data)
     for job_id in deleted:
-        if (data / "jobs" / job_id).exists():
+        if layout.job(job_id).exists():
             raise Violation(f"deleted job {job_id} left files behind")
     expected: set[Path] = set()
     for job in jobs:
-        folder = data / "jobs" / job["id"]
+        folder = layout.job(job["id"])
         manifest = folder / "manifest.jsonl"
         for line in manifest.read_text().splitlines():
             expected.add(folder / json.loads(line)["file"])
         expected.update(folder / name for name in job["outputs"])
         expected.update(folder / name for name in JOB_FILES)
-    on_disk = {p for p in (data / "jobs").rglob("*") if p.is_file()}
+    on_disk = {p for p in layout.jobs.rglob("*") if p.is_file()}
     stray = on_disk - expected
     missing = {p for p in expected - on_disk if p.name != "preview.jpg"}
     if stray or missing:

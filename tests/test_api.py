@@ -366,6 +366,53 @@ def test_server_sent_events_replay_what_a_client_missed(rig, client):
     assert frames == [1, 2, 3, 4, 5]
 
 
+def test_the_job_resource_carries_the_state_rules(rig, client):
+    """The page decides nothing from a state's name: final, resumable and restackable
+    come with the job, in the API and in its events alike."""
+    watcher = Watcher(rig)
+    queued = client.post("/api/jobs", json={"plan": PLAN}).json()
+    assert (queued["final"], queued["resumable"], queued["restackable"]) == (False, False, False)
+    done = wait_done(client, watcher, queued["id"])
+    assert (done["final"], done["resumable"], done["restackable"]) == (True, False, True)
+    event = watcher.job_state(queued["id"], "done")
+    assert set(event) | {"urls"} == set(done)  # one serializer
+    long = client.post("/api/jobs", json={"plan": {**PLAN, "count": 30, "settle_s": 0.05}}).json()
+    watcher.frame(long["id"], 2)
+    client.delete(f"/api/jobs/{long['id']}")
+    cancelled = wait_done(client, watcher, long["id"])
+    assert cancelled["state"] == "cancelled"
+    assert (cancelled["final"], cancelled["resumable"], cancelled["restackable"]) == (
+        True,
+        True,
+        True,
+    )
+
+
+def test_an_internal_error_is_a_logged_500_not_a_client_error(rig, app, caplog, monkeypatch):
+    def broken(*_args, **_kwargs):
+        raise ValueError("a bug in the rig")
+
+    monkeypatch.setattr(rig, "job_list", broken)
+    headers = {"Authorization": f"Bearer {TOKEN}"}
+    with TestClient(app, headers=headers, raise_server_exceptions=False) as c:
+        r = c.get("/api/jobs")
+    assert r.status_code == 500
+    assert "a bug" not in r.text  # no internals to the client…
+    assert "a bug in the rig" in caplog.text and "Traceback" in caplog.text  # …all in the log
+
+
+def test_schedules_and_presets_are_checked_by_the_rig(rig, client):
+    client.put("/api/presets/bee", json={"plan": PLAN})
+    past = client.post(
+        "/api/schedules", json={"preset": "bee", "every_min": 5, "times": 2, "until": 1000.0}
+    )
+    assert past.status_code == 400 and "until is in the past" in past.json()["detail"]
+    # A preset saved by an older version, no longer a valid plan: a 422 that says so.
+    rig.store.save_preset("old", {"start_mm": 10, "end_mm": 12})
+    r = client.post("/api/jobs", json={"preset": "old"})
+    assert r.status_code == 422 and "preset 'old'" in r.json()["detail"]
+
+
 # -- bad input ----------------------------------------------------------------------------
 @pytest.mark.parametrize(
     ("body", "fragment"),

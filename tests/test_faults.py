@@ -20,7 +20,7 @@ from rig.job_files import JobFiles
 from rig.plan import StackPlan
 from rig.rail import RailError
 from rig.rail import position as rail_position
-from rig.service import Rig
+from rig.service import HardwareUnavailable, Rig
 
 PLAN = StackPlan(start_mm=10, end_mm=12, count=8, settle_s=0)
 
@@ -237,7 +237,7 @@ def test_hardware_that_fails_to_open_is_reported_not_simulated(tmp_path, monkeyp
         status = rig.status()
         assert status["simulated"] is False
         assert "gpio" in status["hardware_error"]
-        with pytest.raises(RuntimeError, match="hardware is not available"):
+        with pytest.raises(HardwareUnavailable, match="hardware is not available"):
             rig.submit(PLAN)
     finally:
         rig.close()

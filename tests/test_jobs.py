@@ -4,6 +4,7 @@ restack, busy refusal, disk preflight, schedules, shutdown."""
 from __future__ import annotations
 
 import json
+import sqlite3
 import threading
 from collections import namedtuple
 
@@ -23,6 +24,14 @@ from stacker import Stream, geometry
 def rig(tmp_path):
     with running_rig(tmp_path) as r:
         yield r
+
+
+def died_while_stacking(rig, job_id):
+    """The record a daemon killed while fusing leaves behind (no outputs yet), then
+    what the next start-up makes of it (interrupted)."""
+    with sqlite3.connect(rig.layout.database) as db:
+        db.execute("UPDATE jobs SET state = 'stacking', outputs = '[]' WHERE id = ?", (job_id,))
+    assert [j.id for j in rig.store.interrupt_leftovers()] == [job_id]
 
 
 def record_captures(rig):
@@ -81,7 +90,7 @@ def test_cancel_stops_after_the_current_frame_returns_and_keeps_the_frames(rig):
     watcher = Watcher(rig)
     job, _ = rig.submit(StackPlan(start_mm=10, end_mm=12, count=40, settle_s=0.05))
     watcher.frame(job.id, 3)
-    rig.runner.cancel(job.id)
+    rig.cancel(job.id)
     final = watcher.job_state(job.id, "cancelled", "done", "failed")
     assert final["state"] == "cancelled"
     kept = JobFiles(rig.data_dir, job.id).entries()
@@ -90,7 +99,7 @@ def test_cancel_stops_after_the_current_frame_returns_and_keeps_the_frames(rig):
     assert rig.devices.rail.position_mm == pytest.approx(10.0, abs=0.011)  # back at the start
     assert rig.devices.light.is_lit is False
     # What was captured can still be stacked.
-    again = rig.runner.restack(job.id)
+    again = rig.restack(job.id)
     restacked = watcher.job_state(again.id, "done", "failed")
     assert restacked["state"] == "done", restacked["error"]
     assert (JobFiles(rig.data_dir, again.id).path("result.jpg")).is_file()
@@ -100,12 +109,11 @@ def test_an_interrupted_restack_resumes_by_fusing_again(rig):
     watcher = Watcher(rig)
     job, _ = rig.submit(StackPlan(start_mm=10, end_mm=12, count=4, settle_s=0))
     assert watcher.job_state(job.id, "done", "failed")["state"] == "done"
-    again = rig.runner.restack(job.id, method="depthmap")
+    again = rig.restack(job.id, method="depthmap")
     assert watcher.job_state(again.id, "done", "failed")["state"] == "done"
-    # What start-up does to a job it finds running (the daemon died while it fused):
-    rig.store.set_state(again.id, "interrupted", error="the daemon stopped while this job ran")
+    died_while_stacking(rig, again.id)
     mark = watcher.mark()
-    assert rig.runner.resume(again.id).state == "queued"
+    assert rig.resume(again.id).state == "queued"
     resumed = watcher.job_state(again.id, "done", "failed", after=mark)
     assert resumed["state"] == "done", resumed["error"]
     stored = rig.store.job(again.id)
@@ -122,7 +130,7 @@ def test_manual_moves_are_refused_while_a_stack_runs(rig):
         rig.jog(0.5)
     with pytest.raises(RigBusy):
         rig.home()
-    rig.runner.cancel(job.id)
+    rig.cancel(job.id)
     watcher.job_state(job.id, "cancelled", "done")
 
 
@@ -229,7 +237,7 @@ def test_cancel_during_stacking_stops_the_fusing_and_keeps_the_frames(rig):
     try:
         job, _ = rig.submit(StackPlan(start_mm=10, end_mm=12, count=6, settle_s=0))
         watcher.job_state(job.id, "stacking")
-        rig.runner.cancel(job.id)
+        rig.cancel(job.id)
         gate.set()
         assert watcher.job_state(job.id, "cancelled", "done", "failed")["state"] == "cancelled"
     finally:
@@ -273,9 +281,51 @@ def test_resuming_a_job_that_has_all_its_frames_only_stacks(rig):
     watcher = Watcher(rig)
     job, _ = rig.submit(StackPlan(start_mm=10, end_mm=12, count=4, settle_s=0))
     watcher.job_state(job.id, "done")
-    rig.store.set_state(job.id, "interrupted", outputs=[])
+    died_while_stacking(rig, job.id)
     captures = rig.devices.camera.status()["frames"]
     mark = watcher.mark()
-    rig.runner.resume(job.id)
+    rig.resume(job.id)
     assert watcher.job_state(job.id, "done", "failed", after=mark)["state"] == "done"
     assert rig.devices.camera.status()["frames"] == captures  # no frame taken again
+
+
+def test_a_job_cancelled_as_the_runner_takes_it_stays_cancelled(tmp_path):
+    """The runner read the queue, then a cancel came before it started the job: the
+    runner's start (queued → running) must lose, and nothing may be captured."""
+    rig = Rig(fast_config(tmp_path), simulate=True)
+    rig.open(start_runner=False)
+    try:
+        job, _ = rig.submit(StackPlan(start_mm=10, end_mm=12, count=4, settle_s=0))
+        read_by_runner = rig.store.queued()[0]
+        rig.cancel(job.id)
+        frames_before = rig.devices.camera.status()["frames"]
+        rig.runner._run(read_by_runner)  # the runner's turn, with what it had read
+        assert rig.store.job(job.id).state == "cancelled"
+        assert rig.devices.camera.status()["frames"] == frames_before
+        assert JobFiles(rig.data_dir, job.id).entries() == []
+    finally:
+        rig.close()
+
+
+def test_a_lens_sweep_steps_the_focus_motor_and_leaves_the_rail_alone(rig):
+    watcher = Watcher(rig)
+    camera = rig.devices.camera
+    camera.lens_position = 0.0  # the simulated camera gets a focus motor
+    lens_at: list[float] = []
+    real_capture = camera.capture
+
+    def capture():  # type: ignore[no-untyped-def]
+        lens_at.append(camera.lens_position)
+        return real_capture()
+
+    camera.capture = capture
+    rail_known = rig.devices.rail.known
+    plan = StackPlan(lens={"start_dioptres": 2, "end_dioptres": 6, "count": 3}, settle_s=0)
+    job, _ = rig.submit(plan)
+    done = watcher.job_state(job.id, "done", "failed")
+    assert done["state"] == "done", done["error"]
+    assert lens_at[-3:] == pytest.approx([2, 4, 6])
+    assert rig.devices.rail.known == rail_known  # no homing for a lens sweep
+    assert [e.position for e in JobFiles(rig.data_dir, job.id).entries()] == pytest.approx(
+        [2, 4, 6]
+    )

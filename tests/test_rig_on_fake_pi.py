@@ -70,7 +70,7 @@ def test_a_cancelled_stack_leaves_the_rig_to_close_cleanly(rig, pi):
     plan = StackPlan(start_mm=10.0, end_mm=12.0, step_um=50, settle_s=0.05)
     job, _ = rig.submit(plan)
     watcher.frame(job.id, 2)
-    rig.runner.cancel(job.id)
+    rig.cancel(job.id)
     assert watcher.job_state(job.id, "cancelled", "failed", "done")["state"] == "cancelled"
 
 

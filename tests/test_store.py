@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import json
+import sqlite3
+import threading
 
 import numpy as np
 import pytest
 
 from rig.job_files import DiskFull, FrameEntry, JobFiles
+from rig.jobs.state import JobState
 from rig.store import Conflict, NotFound, Store
 
 
@@ -125,3 +128,91 @@ def test_a_full_disk_is_a_clear_error_and_keeps_what_was_saved(tmp_path, monkeyp
     monkeypatch.undo()
     assert [e.index for e in files.reconcile()] == [0]
     assert not list(files.dir.rglob("*.part"))
+
+
+class _LetsOthersIn:
+    """Stands in for the store's lock.  Whenever ``owner`` takes it afresh after having
+    let go of it — between two steps of one call — ``meanwhile`` first runs to the end
+    on another thread: the worst scheduling a cancel and the runner can meet."""
+
+    def __init__(self, inner, owner: int, meanwhile) -> None:
+        self._inner, self._owner, self._meanwhile = inner, owner, meanwhile
+        self._depth = 0
+        self._taken = 0
+        self.ran_meanwhile = False
+
+    def __enter__(self):
+        mine = threading.get_ident() == self._owner
+        if mine and self._depth == 0:
+            self._taken += 1
+            if self._taken > 1 and not self.ran_meanwhile:
+                self.ran_meanwhile = True
+                other = threading.Thread(target=self._meanwhile)
+                other.start()
+                other.join(30)  # the lock is free: it finishes (no waiting on time)
+                assert not other.is_alive()
+        self._inner.acquire()
+        if mine:
+            self._depth += 1
+        return self
+
+    def __exit__(self, *exc):
+        if threading.get_ident() == self._owner:
+            self._depth -= 1
+        self._inner.release()
+
+
+def test_a_state_change_checks_and_writes_in_one_transaction(store):
+    """A cancel (queued → cancelled) and the runner starting the job (queued → running)
+    both expect 'queued': exactly one of them may win, whatever the interleaving."""
+    job, _ = new_job(store)
+    outcomes: dict[str, str] = {}
+
+    def change(name: str, state: str) -> None:
+        try:
+            store.set_state(job.id, state, expect=("queued",))
+            outcomes[name] = "won"
+        except Conflict:
+            outcomes[name] = "refused"
+
+    def runner_starts() -> None:
+        change("runner", "running")
+
+    store._lock = _LetsOthersIn(store._lock, threading.get_ident(), runner_starts)
+    change("cancel", "cancelled")
+    if not store._lock.ran_meanwhile:  # the cancel never let go half-way: the runner comes next
+        runner_starts()
+    assert sorted(outcomes.values()) == ["refused", "won"], outcomes
+    winner = "cancelled" if outcomes["cancel"] == "won" else "running"
+    assert store.job(job.id).state == winner
+
+
+def test_a_state_changes_only_along_the_transitions(store):
+    job, _ = new_job(store)
+    store.set_state(job.id, "running")
+    with pytest.raises(Conflict, match="is running"):
+        store.set_state(job.id, "queued")  # a running job cannot be resumed
+    store.set_state(job.id, "stacking")
+    store.set_state(job.id, "done", outputs=["result.jpg"])
+    for state in ("running", "stacking", "queued", "interrupted"):
+        with pytest.raises(Conflict, match="is done"):
+            store.set_state(job.id, state)
+    done = store.job(job.id)
+    assert done.state == "done" and done.state.final and not done.state.resumable
+
+
+def test_states_are_stored_and_sent_as_their_plain_names(store):
+    job, _ = new_job(store)
+    store.set_state(job.id, JobState.CANCELLED)
+    with sqlite3.connect(store.path) as db:
+        assert db.execute("SELECT state FROM jobs").fetchone() == ("cancelled",)
+    again = store.job(job.id)
+    assert again.state is JobState.CANCELLED and json.dumps(again.state) == '"cancelled"'
+    assert again.state.resumable and again.state.final
+
+
+def test_a_state_change_cannot_slip_in_another_field(store):
+    job, _ = new_job(store)
+    with pytest.raises(TypeError, match="state"):
+        store.update_job(job.id, state="done")
+    assert store.job(job.id).state == "queued"

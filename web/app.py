@@ -37,7 +37,9 @@ class BodyLimit:
             await self.app(scope, receive, send)
             return
         declared = dict(scope.get("headers", [])).get(b"content-length")
-        if declared is not None and (not declared.isdigit() or int(declared) > self.limit):
+        if declared is not None and (
+            not declared.isdigit() or len(declared) > 18 or int(declared) > self.limit
+        ):
             await _too_large(self.limit)(scope, receive, send)
             return
         seen = 0

@@ -22,6 +22,8 @@ from typing import Annotated
 from fastapi import Depends, HTTPException, Request, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
+from rig.data_layout import DataLayout
+
 COOKIE = "macrorig_session"
 _MAX_PAUSE_S = 4.0
 
@@ -31,7 +33,7 @@ def load_or_create_token(data_dir: Path) -> str:
     env = os.environ.get("MACRORIG_TOKEN")
     if env:
         return env.strip()
-    path = data_dir / "api-token"
+    path = DataLayout(data_dir).api_token
     if path.exists():
         token = path.read_text().strip()
         if token:

@@ -1,4 +1,9 @@
-"""Domain errors → HTTP answers that say what to fix (never a 500 for bad input)."""
+"""The rig's refusals → HTTP answers that say what to fix; anything else is a bug.
+
+Every kind of refusal has its status in :data:`REFUSALS`.  An exception not in the table
+is an internal error: logged with its traceback and answered with a plain 500 that
+shows no internals — never a 4xx that would blame the client for it.
+"""
 
 from __future__ import annotations
 
@@ -10,13 +15,22 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
 from rig.durable import DiskFull
-from rig.jobs.runner import RigUnavailable
+from rig.errors import Conflict, HardwareUnavailable, InvalidRequest, NotFound, RigBusy
 from rig.plan import PlanError
 from rig.rail import RailError
-from rig.service import HardwareUnavailable, RigBusy
-from rig.store import Conflict, NotFound
 
 log = logging.getLogger(__name__)
+
+# The rig's refusals, whose message already says what to fix: (type, status, prefix).
+REFUSALS: tuple[tuple[type[Exception], int, str], ...] = (
+    (InvalidRequest, 400, ""),
+    (NotFound, 404, ""),
+    (Conflict, 409, ""),
+    (RigBusy, 409, ""),
+    (RailError, 409, "rail: "),
+    (HardwareUnavailable, 503, ""),
+    (DiskFull, 507, ""),
+)
 
 
 def _error(status: int, message: str, **extra: object) -> JSONResponse:
@@ -41,24 +55,16 @@ def install(app: FastAPI) -> None:
     async def plan(_: Request, exc: PlanError) -> JSONResponse:
         return _error(422, "; ".join(exc.problems), problems=exc.problems)
 
-    for exc_type, status, prefix in _PLAIN:
-        app.add_exception_handler(exc_type, _plain(status, prefix))
+    for exc_type, status, prefix in REFUSALS:
+        app.add_exception_handler(exc_type, _refusal(status, prefix))
+
+    @app.exception_handler(Exception)
+    async def bug(request: Request, exc: Exception) -> JSONResponse:
+        log.error("internal error on %s %s", request.method, request.url.path, exc_info=exc)
+        return _error(500, "internal error: the rig's log has the details")
 
 
-# Errors whose message already says what to fix: (type, HTTP status, message prefix).
-_PLAIN: tuple[tuple[type[Exception], int, str], ...] = (
-    (NotFound, 404, ""),
-    (Conflict, 409, ""),
-    (RigBusy, 409, ""),
-    (RailError, 409, "rail: "),
-    (ValueError, 400, ""),
-    (HardwareUnavailable, 503, ""),
-    (RigUnavailable, 503, ""),
-    (DiskFull, 507, ""),
-)
-
-
-def _plain(status: int, prefix: str) -> Callable[[Request, Exception], Awaitable[JSONResponse]]:
+def _refusal(status: int, prefix: str) -> Callable[[Request, Exception], Awaitable[JSONResponse]]:
     async def handler(_: Request, exc: Exception) -> JSONResponse:
         return _error(status, f"{prefix}{exc}")
 

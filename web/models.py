@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from rig.jobs.schedule import unbounded_problem
+from rig.jobs.view import JobView
 from rig.plan import StackPlan
 
 Finite = Annotated[float, Field(allow_inf_nan=False)]
@@ -33,23 +35,10 @@ class RestackRequest(Strict):
     method: Literal["pyramid", "depthmap"] | None = None
 
 
-class JobOut(BaseModel):
-    id: str
-    kind: str
-    name: str
-    state: str
-    created: float
-    started: float | None
-    finished: float | None
-    frames_planned: int
-    frames_done: int
-    error: str | None
-    outputs: list[str]
-    source_job: str | None
-    schedule_id: str | None
-    plan: dict[str, Any]
+class JobOut(JobView):
+    """The job resource: the rig's view of the job plus where to fetch its parts."""
+
     urls: dict[str, str]
-    progress: dict[str, Any] | None = None
 
 
 class Distance(Strict):
@@ -96,8 +85,9 @@ class ScheduleIn(Strict):
 
     @model_validator(mode="after")
     def _bounded(self) -> ScheduleIn:
-        if self.times is None and self.until is None:
-            raise ValueError("give times (how many stacks) or until (when to stop), or both")
+        problem = unbounded_problem(self.times, self.until)
+        if problem:
+            raise ValueError(problem)
         return self
 
 

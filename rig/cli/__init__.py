@@ -1,8 +1,11 @@
 """The ``macrorig`` command line: one entry point, one module per subcommand.
 
-Each subcommand module exposes ``register(subparsers)`` which adds its parser and
-sets ``func`` to a callable ``(args) -> int``.  Bad input raises :class:`CliError`
-(one line on stderr, exit status 2) — never a traceback.
+Each subcommand has a ``register(subparsers)`` which adds its parser and sets ``func``
+to a callable ``(args) -> int``.  The rig's own are the modules ``rig.cli.<name>_cmd``;
+others (``serve``, in ``web/``) are found through the ``macrorig.commands``
+entry-point group declared in pyproject.toml, so the dependency points from ``web`` to
+``rig`` only.  Bad input raises :class:`CliError` (one line on stderr, exit status 2) —
+never a traceback.
 """
 
 from __future__ import annotations
@@ -11,12 +14,35 @@ import argparse
 import importlib
 import logging
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from importlib.metadata import entry_points
+from typing import Any
 
 from rig.cli.errors import CliError
 
-# Order is the order shown in --help.
-SUBCOMMANDS: tuple[str, ...] = ("serve", "stack", "rail", "trigger", "config", "sim")
+# The rig's own subcommands, in the order --help shows them (after the plug-ins').
+SUBCOMMANDS: tuple[str, ...] = ("stack", "rail", "trigger", "config", "sim")
+ENTRY_POINT_GROUP = "macrorig.commands"
+
+Register = Callable[[Any], None]
+
+
+def subcommands() -> dict[str, Callable[[], Register]]:
+    """Every subcommand's name → how to import its ``register`` (nothing imported yet)."""
+    found: dict[str, Callable[[], Register]] = {
+        ep.name: ep.load for ep in entry_points(group=ENTRY_POINT_GROUP)
+    }
+    for name in SUBCOMMANDS:
+        found[name] = _own(name)
+    return found
+
+
+def _own(name: str) -> Callable[[], Register]:
+    def load() -> Register:
+        register: Register = importlib.import_module(f"rig.cli.{name}_cmd").register
+        return register
+
+    return load
 
 
 def build_parser(command: str | None = None) -> argparse.ArgumentParser:
@@ -29,12 +55,12 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for name in SUBCOMMANDS:
-        if command in SUBCOMMANDS and name != command:
+    available = subcommands()
+    for name, load in available.items():
+        if command in available and name != command:
             subparsers.add_parser(name)
             continue
-        module = importlib.import_module(f"rig.cli.{name}_cmd")
-        module.register(subparsers)
+        load()(subparsers)
     return parser
 
 

@@ -1,7 +1,8 @@
 """Tell a script when its job ends: a JSON POST to the job's ``callback_url``.
 
 Delivered from a thread of its own with retries and growing pauses, so a slow or dead
-receiver never holds up the runner.
+receiver never holds up the runner.  The body is the job as its final event showed it
+(:class:`~rig.jobs.view.JobView`) plus its ``url``.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from typing import Any
 import httpx
 
 from rig.events import Event, EventBus
-from rig.store import FINAL_STATES, Store
+from rig.store import Store
 
 log = logging.getLogger(__name__)
 
@@ -55,33 +56,21 @@ class CallbackSender:
         if event.type != "job":
             return
         job = event.data["job"]
-        if job["state"] in FINAL_STATES:
-            self._queue.put(job["id"])
+        if job["final"]:
+            self._queue.put(job)
 
     def _run(self) -> None:
         while True:
             item = self._queue.get()
             if item is _STOP:
                 return
-            assert isinstance(item, str)
+            assert isinstance(item, dict)
             try:
-                job = self.store.job(item)
+                callback_url = self.store.job(item["id"]).callback_url
             except LookupError:
                 continue
-            if job.callback_url:
-                self._deliver(
-                    job.callback_url,
-                    {
-                        "id": job.id,
-                        "state": job.state,
-                        "name": job.name,
-                        "error": job.error,
-                        "frames_done": job.frames_done,
-                        "frames_planned": job.frames_planned,
-                        "outputs": job.outputs,
-                        "url": self.job_url.format(id=job.id),
-                    },
-                )
+            if callback_url:
+                self._deliver(callback_url, {**item, "url": self.job_url.format(id=item["id"])})
 
     def _deliver(self, url: str, payload: dict[str, Any]) -> None:
         pause = self.first_pause_s

@@ -3,7 +3,9 @@
 Everything slow or fallible is bounded: moves and captures run under the heartbeat's
 deadlines, a capture that times out or returns a frame exposed before the move ended is
 retried, the light is on only while exposing, and a stop request (cancel or shutdown)
-takes effect after the frame in progress.
+takes effect after the frame in progress.  What moves between frames is the plan's
+:class:`~rig.jobs.focus.FocusAxis`; how the capture ends is a
+:class:`~rig.jobs.outcome.JobEnded` (stopped, or :class:`CaptureFailed`).
 """
 
 from __future__ import annotations
@@ -18,45 +20,41 @@ import numpy as np
 
 from rig.camera.base import Camera, CameraError, CameraFrame, ExposureSettings
 from rig.devices import Devices
-from rig.durable import DiskFull
+from rig.jobs.focus import FocusAxis
 from rig.jobs.heartbeat import Heartbeat
+from rig.jobs.outcome import CaptureFailed, JobEnded, Outcome
 from rig.jobs.writer import FrameWriter
 from rig.plan import StackPlan
-from rig.rail import FocusRail
 
 log = logging.getLogger(__name__)
 
 CAPTURE_ATTEMPTS = 3
-HOMING_BUDGET_S = 600.0
-
-
-class CaptureStopped(Exception):
-    """The capture stopped on request; ``reason`` is "cancel" or "shutdown"."""
-
-    def __init__(self, reason: str) -> None:
-        self.reason = reason
-        super().__init__(reason)
-
-
-class CaptureFailed(Exception):
-    """A device failed for good during the capture (message says which and why)."""
 
 
 class StopFlags:
+    """Requests to stop the current job, from other threads (cancel, or the daemon's stop)."""
+
     def __init__(self) -> None:
         self.cancel = threading.Event()
         self.shutdown = threading.Event()
 
-    def check(self) -> None:
+    @property
+    def requested(self) -> bool:
+        return self.cancel.is_set() or self.shutdown.is_set()
+
+    def check(self, while_stacking: bool = False) -> None:
+        """Raise :class:`JobEnded` if a stop was asked for (a shutdown wins)."""
         if self.shutdown.is_set():
-            raise CaptureStopped("shutdown")
+            stopped = Outcome.STOPPED_STACKING if while_stacking else Outcome.STOPPED_CAPTURING
+            raise JobEnded(stopped)
         if self.cancel.is_set():
-            raise CaptureStopped("cancel")
+            raise JobEnded(Outcome.CANCELLED)
 
 
 @dataclass
 class Capture:
     devices: Devices
+    axis: FocusAxis
     plan: StackPlan
     positions: list[float]
     writer: FrameWriter
@@ -65,22 +63,17 @@ class Capture:
     on_frame: Callable[[int], None]
 
     @property
-    def rail(self) -> FocusRail:
-        return self.devices.rail
-
-    @property
     def camera(self) -> Camera:
         return self.devices.camera
 
     def run(self, start_index: int) -> None:
-        """Capture frames ``start_index``… of the plan.  Raises CaptureStopped or
-        CaptureFailed; the light is off whatever happens."""
+        """Capture frames ``start_index``… of the plan.  Raises :class:`JobEnded` when
+        stopped or a device fails; the light is off whatever happens."""
         light = self.devices.light
         if start_index >= len(self.positions):
             return  # a resumed job whose frames were all saved: only the stacking is left
         try:
-            if self.plan.uses_rail:
-                self._ensure_position_known()
+            self.axis.prepare()
             self._fix_exposure(start_index)
             for index in range(start_index, len(self.positions)):
                 self.stop.check()
@@ -100,20 +93,9 @@ class Capture:
             light.off()
 
     def return_to_start(self) -> None:
-        if self.plan.uses_rail and self.rail.known:
-            self._go_to(self.positions[0], settle=False)
+        self.axis.return_to(self.positions[0])
 
     # -- steps -----------------------------------------------------------------------
-    def _ensure_position_known(self) -> None:
-        if self.rail.known:
-            return
-        log.info("rail position unknown: homing before the stack")
-        try:
-            with self.heartbeat.expect(HOMING_BUDGET_S, "homing the rail"):
-                self.rail.home()
-        except Exception as exc:
-            raise CaptureFailed(f"the rail position is unknown and homing failed: {exc}") from exc
-
     def _fix_exposure(self, start_index: int) -> None:
         spec = self.plan.exposure
         try:
@@ -136,32 +118,14 @@ class Capture:
         except CameraError as exc:
             raise CaptureFailed(f"camera: could not set the exposure: {exc}") from exc
 
-    def _go_to(self, position: float, settle: bool = True) -> int:
-        """Move (rail mm or lens dioptres) and settle; the monotonic time (ns) when the
-        optics came to rest."""
-        if self.plan.uses_rail:
-            distance = abs(position - self.rail.position_mm)
-            budget = 10.0 + 3.0 * distance / max(self.rail_speed, 1e-3)
-            try:
-                with self.heartbeat.expect(budget, f"moving the rail to {position:.3f} mm"):
-                    self.rail.move_to(position)
-            except DiskFull:  # the move was made; saving its position was not
-                raise
-            except Exception as exc:
-                raise CaptureFailed(f"rail: {exc}") from exc
-        else:
-            try:
-                self.camera.lens_position = position
-            except CameraError as exc:
-                raise CaptureFailed(f"camera lens: {exc}") from exc
-        if settle and self.plan.settle_s > 0:
+    def _go_to(self, position: float) -> int:
+        """Move the focus axis and settle; the monotonic time (ns) when the optics came
+        to rest."""
+        self.axis.move_to(position)
+        if self.plan.settle_s > 0:
             # Settle is part of the frame in progress: a stop request does not cut it short.
             time.sleep(self.plan.settle_s)
         return time.monotonic_ns()
-
-    @property
-    def rail_speed(self) -> float:
-        return float(self.rail.config.max_speed_mm_s)
 
     def _expose(self, moved_at_ns: int) -> tuple[np.ndarray, CameraFrame]:
         """One frame (the mean of ``shots_per_step`` shots), light on only meanwhile."""

@@ -2,7 +2,8 @@
 
 A slot that comes while a stack still runs (or waits) is skipped and logged — an
 overnight series keeps its rhythm instead of piling up.  :meth:`Scheduler.tick` does
-the work for a given time, so tests drive it without waiting.
+the work for a given time, so tests drive it without waiting.  :meth:`Scheduler.create`
+refuses a schedule that could never run (no such preset, an end in the past).
 """
 
 from __future__ import annotations
@@ -12,12 +13,33 @@ import math
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 
+from rig.errors import InvalidRequest, RigError
 from rig.events import EventBus
-from rig.plan import PlanError, StackPlan
-from rig.store import Job, NotFound, Schedule, Store
+from rig.plan import PlanError
+from rig.store import Job, Schedule, Store
 
 log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ScheduleSpec:
+    """Repeat ``preset`` every ``every_min`` minutes, ``times`` times and/or until
+    ``until`` (epoch seconds), from ``start_at`` (default: now)."""
+
+    preset: str
+    every_min: float
+    times: int | None = None
+    until: float | None = None
+    start_at: float | None = None
+
+
+def unbounded_problem(times: int | None, until: float | None) -> str | None:
+    """A schedule must end: after ``times`` runs, at ``until``, or both."""
+    if times is None and until is None:
+        return "give times (how many stacks) or until (when to stop), or both"
+    return None
 
 
 class Scheduler:
@@ -25,13 +47,13 @@ class Scheduler:
         self,
         store: Store,
         bus: EventBus,
-        submit: Callable[..., tuple[Job, bool]],
+        submit_preset: Callable[..., tuple[Job, bool]],
         busy: Callable[[], bool],
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.store = store
         self.bus = bus
-        self._submit = submit
+        self._submit_preset = submit_preset
         self._busy = busy
         self._clock = clock
         self._stop = threading.Event()
@@ -43,6 +65,24 @@ class Scheduler:
     def stop(self) -> None:
         self._stop.set()
         self._thread.join(5)
+
+    def create(self, spec: ScheduleSpec) -> Schedule:
+        """A new schedule (NotFound for an unknown preset, InvalidRequest if it could
+        never run)."""
+        self.store.preset(spec.preset)  # NotFound now rather than a skipped slot later
+        unbounded = unbounded_problem(spec.times, spec.until)
+        if unbounded:
+            raise InvalidRequest(unbounded)
+        now = self._clock()
+        if spec.until is not None and spec.until <= now:
+            raise InvalidRequest("until is in the past")
+        return self.store.create_schedule(
+            preset=spec.preset,
+            every_min=spec.every_min,
+            times=spec.times,
+            until=spec.until,
+            start_at=spec.start_at or now,
+        )
 
     def _loop(self) -> None:
         while not self._stop.wait(self._seconds_to_next()):
@@ -77,12 +117,11 @@ class Scheduler:
             )
         else:
             try:
-                plan = StackPlan.model_validate(self.store.preset(schedule.preset).plan)
-                job, _ = self._submit(plan, schedule_id=schedule.id)
+                job, _ = self._submit_preset(schedule.preset, schedule_id=schedule.id)
                 runs += 1
                 last_job = job.id
                 self.bus.publish("schedule", id=schedule.id, action="started", job_id=job.id)
-            except (NotFound, PlanError, ValueError, RuntimeError) as exc:
+            except (RigError, PlanError) as exc:
                 skipped += 1
                 log.warning("schedule %s: slot skipped: %s", schedule.id, exc)
                 self.bus.publish("schedule", id=schedule.id, action="skipped", reason=str(exc))

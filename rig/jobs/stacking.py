@@ -23,7 +23,7 @@ import cv2
 import numpy as np
 
 from rig.durable import write_atomic
-from rig.job_files import JobFiles
+from rig.job_files import PREVIEW_FILE, JobFiles
 from rig.plan import StackPlan
 from stacker import StackOptions, Stream
 from stacker.files import report as stack_report
@@ -159,7 +159,7 @@ class StackWorker:
             ".jpg", cv2.cvtColor(small, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 85]
         )
         if ok:
-            write_atomic(self.files.path("preview.jpg"), buf.tobytes())
+            write_atomic(self.files.path(PREVIEW_FILE), buf.tobytes())
 
     def _write(self, result: object) -> list[str]:
         from stacker import StackResult

@@ -28,5 +28,12 @@ async def events(
 ) -> EventSourceResponse:
     """``job`` (state changes), ``frame`` (frame n of N, ETA), ``fused``, ``rail``,
     ``schedule``… — reconnect with ``Last-Event-ID`` to get what was missed."""
-    after = int(last_event_id) if last_event_id and last_event_id.isdigit() else None
-    return EventSourceResponse(_stream(request, rig, after), ping=15)
+    return EventSourceResponse(_stream(request, rig, _event_id(last_event_id)), ping=15)
+
+
+def _event_id(header: str | None) -> int | None:
+    """The id a reconnecting client saw last; anything else (garbage, "²", a number
+    too long for int()) means none."""
+    if header and header.isdecimal() and len(header) <= 18:
+        return int(header)
+    return None

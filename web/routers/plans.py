@@ -6,14 +6,11 @@ from typing import Any
 
 from fastapi import APIRouter
 
-from rig.plan import StackPlan, check_plan, depth_of_field_um, estimate_bytes, recommended_step_um
+from rig.plan import StackPlan, depth_of_field_um, recommended_step_um
 from web.deps import RigDep
 from web.models import DofRequest
 
 router = APIRouter(prefix="/api/plans", tags=["plans"])
-
-# Rough time the rig spends per frame beyond settling: move, exposure, saving.
-_OVERHEAD_S = 0.6
 
 
 @router.post("/dof")
@@ -37,23 +34,4 @@ def dof(body: DofRequest) -> dict[str, float]:
 def check(plan: StackPlan, rig: RigDep) -> dict[str, Any]:
     """What a plan would do here: frames, positions, duration and disk estimates, or 422
     with the problems (outside the soft limits, not enough disk)."""
-    rail = rig.config.rail
-    size = rig.config.sim.resolution if rig.simulate else rig.config.camera.resolution
-    check_plan(
-        plan,
-        soft_limits=(rail.soft_min_mm, rail.soft_max_mm),
-        frame_size=tuple(size),  # type: ignore[arg-type]
-        data_dir=rig.data_dir,
-        has_lens=rig.runner.has_lens(),
-    )
-    positions = plan.positions()
-    per_frame = plan.settle_s + _OVERHEAD_S * plan.shots_per_step
-    travel = abs(positions[-1] - positions[0]) if plan.uses_rail else 0.0
-    return {
-        "frames": len(positions),
-        "first": positions[0],
-        "last": positions[-1],
-        "step_um": round(abs(positions[1] - positions[0]) * 1000.0, 3) if plan.uses_rail else None,
-        "estimated_s": round(len(positions) * per_frame + travel / rail.max_speed_mm_s, 1),
-        "estimated_bytes": estimate_bytes(plan, tuple(size)),  # type: ignore[arg-type]
-    }
+    return rig.check_plan(plan).as_dict()

@@ -6,6 +6,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Response, status
 
+from rig.service import Preset
 from web.deps import RigDep
 from web.models import PresetIn
 
@@ -14,24 +15,26 @@ router = APIRouter(prefix="/api/presets", tags=["presets"])
 Name = Annotated[str, Path(min_length=1, max_length=80, pattern=r"^[^/\x00-\x1f]+$")]
 
 
+def _out(p: Preset) -> dict[str, Any]:
+    return {"name": p.name, "plan": p.plan, "updated": p.updated}
+
+
 @router.get("")
 def list_presets(rig: RigDep) -> list[dict[str, Any]]:
-    return [{"name": p.name, "plan": p.plan, "updated": p.updated} for p in rig.store.presets()]
+    return [_out(p) for p in rig.presets()]
 
 
 @router.get("/{name}")
 def get_preset(name: Name, rig: RigDep) -> dict[str, Any]:
-    p = rig.store.preset(name)
-    return {"name": p.name, "plan": p.plan, "updated": p.updated}
+    return _out(rig.preset(name))
 
 
 @router.put("/{name}")
 def save_preset(name: Name, body: PresetIn, rig: RigDep) -> dict[str, Any]:
-    p = rig.store.save_preset(name, body.plan.model_dump(mode="json"))
-    return {"name": p.name, "plan": p.plan, "updated": p.updated}
+    return _out(rig.save_preset(name, body.plan))
 
 
 @router.delete("/{name}", status_code=status.HTTP_204_NO_CONTENT)
 def delete_preset(name: Name, rig: RigDep) -> Response:
-    rig.store.delete_preset(name)
+    rig.delete_preset(name)
     return Response(status_code=status.HTTP_204_NO_CONTENT)

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 from fastapi import APIRouter, Response, status
 
-from rig.store import Schedule
+from rig.service import Schedule, ScheduleSpec
 from web.deps import RigDep
 from web.models import ScheduleIn, SchedulePatch
 
@@ -31,36 +30,25 @@ def _out(s: Schedule) -> dict[str, Any]:
 
 @router.get("")
 def list_schedules(rig: RigDep) -> list[dict[str, Any]]:
-    return [_out(s) for s in rig.store.schedules()]
+    return [_out(s) for s in rig.schedules()]
 
 
 @router.post("", status_code=status.HTTP_201_CREATED)
 def create_schedule(body: ScheduleIn, rig: RigDep) -> dict[str, Any]:
-    rig.store.preset(body.preset)  # 404 now rather than a skipped slot later
-    now = time.time()
-    if body.until is not None and body.until <= now:
-        raise ValueError("until is in the past")
-    s = rig.store.create_schedule(
-        preset=body.preset,
-        every_min=body.every_min,
-        times=body.times,
-        until=body.until,
-        start_at=body.start_at or now,
-    )
-    return _out(s)
+    return _out(rig.create_schedule(ScheduleSpec(**body.model_dump())))
 
 
 @router.get("/{schedule_id}")
 def get_schedule(schedule_id: str, rig: RigDep) -> dict[str, Any]:
-    return _out(rig.store.schedule(schedule_id))
+    return _out(rig.schedule(schedule_id))
 
 
 @router.patch("/{schedule_id}")
 def patch_schedule(schedule_id: str, body: SchedulePatch, rig: RigDep) -> dict[str, Any]:
-    return _out(rig.store.update_schedule(schedule_id, enabled=body.enabled))
+    return _out(rig.enable_schedule(schedule_id, body.enabled))
 
 
 @router.delete("/{schedule_id}", status_code=status.HTTP_204_NO_CONTENT)
 def delete_schedule(schedule_id: str, rig: RigDep) -> Response:
-    rig.store.delete_schedule(schedule_id)
+    rig.delete_schedule(schedule_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)

@@ -46,7 +46,7 @@ function card(job) {
   const actions = [];
   if (urls["result.jpg"]) actions.push(button("View", "primary", () => openViewer(job, "result.jpg")));
   if (urls["depth.png"]) actions.push(button("Depth map", "", () => openViewer(job, "depth.png")));
-  if (["interrupted", "cancelled", "failed"].includes(job.state)) {
+  if (job.resumable) {
     actions.push(
       button("Resume", "", (b) =>
         act(b, "Resume", async () => {
@@ -57,8 +57,7 @@ function card(job) {
       ),
     );
   }
-  const active = ["queued", "running", "stacking"].includes(job.state);
-  if (!active && job.frames_done >= 2) {
+  if (job.restackable) {
     const method = el(
       "select",
       { class: "method", "aria-label": "Restack method" },
@@ -84,7 +83,7 @@ function card(job) {
       ),
     );
   }
-  if (!active) {
+  if (job.final) {
     actions.push(
       button("Delete", "danger", (b) =>
         act(b, "Delete", async () => {

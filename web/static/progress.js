@@ -2,7 +2,7 @@
 // fused image growing live — and the queue behind it.
 
 import { api } from "./api.js";
-import { $, FINAL_STATES, act, clock, duration, el, stateBadge, toast } from "./ui.js";
+import { $, act, clock, duration, el, stateBadge, toast } from "./ui.js";
 
 let job = null; // the job shown: the running one, or the last one seen to the end
 let progress = null; // {frame, count, fused, eta_s, phase} of that job
@@ -54,7 +54,7 @@ export function track(next) {
   }
   job = { ...(other ? {} : job), ...next };
   // A finished job shown after a reload: its last fused image, if it has one.
-  if (other && FINAL_STATES.includes(job.state) && (job.urls?.["preview.jpg"] || job.state === "done")) {
+  if (other && job.final && (job.urls?.["preview.jpg"] || job.state === "done")) {
     loadFused("final");
   }
   show();
@@ -67,7 +67,7 @@ export function render(status) {
       progress = status.progress;
       if (progress.fused > 0) loadFused(progress.fused);
     }
-  } else if (job && !FINAL_STATES.includes(job.state)) {
+  } else if (job && !job.final) {
     // It ended while we were not listening (reconnect): ask how.
     api(`/api/jobs/${job.id}`)
       .then((fresh) => onJob(fresh))
@@ -128,7 +128,7 @@ function show() {
   updateTopBar();
   if (!has) return;
   const state = job.state;
-  const final = FINAL_STATES.includes(state);
+  const final = job.final;
   $("#run-name").textContent = job.name || "stack";
   $("#run-id").textContent = job.id;
   $("#run-state").replaceChildren(stateBadge(state));
@@ -155,7 +155,7 @@ function show() {
   $("#run-error").textContent = job.error || "";
   $("#run-error").hidden = !job.error;
   $("#run-cancel").hidden = final;
-  $("#run-resume").hidden = !["interrupted", "cancelled", "failed"].includes(state);
+  $("#run-resume").hidden = !job.resumable;
   const outputs = job.outputs || [];
   $("#run-open").hidden = !(state === "done" && outputs.includes("result.jpg"));
   $("#run-depth").hidden = !(state === "done" && outputs.includes("depth.png"));
@@ -163,7 +163,7 @@ function show() {
 
 function updateTopBar() {
   const top = $("#top-run");
-  if (job && !FINAL_STATES.includes(job.state)) {
+  if (job && !job.final) {
     const count = progress?.count || job.frames_planned;
     top.textContent = job.state === "running" ? `● ${progress?.frame ?? job.frames_done}/${count}` : `● ${job.state}`;
     top.hidden = false;

@@ -114,8 +114,6 @@ export function clock(epochSeconds) {
   return `${d.toLocaleDateString([], { day: "numeric", month: "short" })} ${time}`;
 }
 
-export const FINAL_STATES = ["done", "failed", "cancelled", "interrupted"];
-
 export function stateBadge(state) {
   return el("span", { class: `badge state-${state}` }, state);
 }

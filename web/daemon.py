@@ -18,6 +18,7 @@ from pathlib import Path
 import uvicorn
 
 from rig.config import Config, DataConfig
+from rig.data_layout import DataLayout
 from rig.devices import RigInUse, rig_lock
 from rig.events import Event
 from rig.service import Rig
@@ -86,7 +87,7 @@ def _serve_locked(config: Config, *, simulate: bool, host: str, port: int, no_au
             _display_host(host),
             port,
             where,
-            "$MACRORIG_TOKEN" if _token_from_env() else config.data_dir / "api-token",
+            "$MACRORIG_TOKEN" if _token_from_env() else DataLayout(config.data_dir).api_token,
         )
         notifier.ready(
             status="idle" if not rig.hardware_error else f"hardware error: {rig.hardware_error}"

@@ -1,4 +1,9 @@
-"""``macrorig serve``: run the rig's daemon (web page + API + job runner)."""
+"""``macrorig serve``: run the rig's daemon (web page + API + job runner).
+
+A subcommand of the one ``macrorig`` command line that lives with the web layer: it is
+found through the ``macrorig.commands`` entry-point group (pyproject.toml), so ``rig``
+never imports ``web``.
+"""
 
 from __future__ import annotations
 
@@ -29,8 +34,8 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 
 def run(args: argparse.Namespace) -> int:
-    from rig.daemon import DaemonError, serve, with_data_dir
     from rig.systemd import journal_logging
+    from web.daemon import DaemonError, serve, with_data_dir
 
     journal_logging(logging.DEBUG if args.verbose else logging.INFO)
     try:

@@ -1,0 +1,146 @@
+"""What clients ask of jobs — submit, restack, cancel, resume — each checked, then one
+state change in the store, announced, and the runner woken.
+
+The state rules themselves (which change is allowed from where) are in
+:mod:`rig.jobs.state`, enforced by the store in the same transaction as the write, so
+a cancel and the runner starting that job cannot both win.
+"""
+
+from __future__ import annotations
+
+import time
+
+from pydantic import ValidationError
+
+from rig.errors import Conflict, HardwareUnavailable
+from rig.job_files import JobFiles
+from rig.jobs.preflight import PlanEstimate, RigLimits, preflight
+from rig.jobs.runner import Runner
+from rig.jobs.state import JobState
+from rig.plan import MIN_FRAMES, PlanError, StackPlan
+from rig.store import Job, Store
+
+
+class JobCommands:
+    def __init__(self, store: Store, runner: Runner, limits: RigLimits) -> None:
+        self.store = store
+        self.runner = runner
+        self.limits = limits
+
+    def preflight(self, plan: StackPlan) -> PlanEstimate:
+        """Check ``plan`` against this rig (:class:`PlanError` if it cannot run here)."""
+        return preflight(plan, self.limits, has_lens=self._has_lens())
+
+    def submit(
+        self,
+        plan: StackPlan,
+        *,
+        idempotency_key: str | None = None,
+        callback_url: str | None = None,
+        schedule_id: str | None = None,
+    ) -> tuple[Job, bool]:
+        """Queue a stack (checks it first).  Returns (job, created): a repeated
+        idempotency key returns the first job instead of queueing another."""
+        if idempotency_key is not None:
+            existing = self.store.job_by_idempotency_key(idempotency_key)
+            if existing is not None:
+                return existing, False
+        self._require_hardware()
+        self.preflight(plan)
+        job, created = self.store.create_job(
+            kind="stack",
+            name=plan.name or "stack",
+            plan=plan.model_dump(mode="json"),
+            frames_planned=plan.frame_count,
+            idempotency_key=idempotency_key,
+            callback_url=callback_url,
+            schedule_id=schedule_id,
+        )
+        if created:
+            self._queued(job)
+        return job, created
+
+    def submit_preset(self, name: str, **options: str | None) -> tuple[Job, bool]:
+        """:meth:`submit` the plan saved as preset ``name``."""
+        return self.submit(self.preset_plan(name), **options)
+
+    def preset_plan(self, name: str) -> StackPlan:
+        """The saved plan (NotFound; PlanError if it no longer is a valid plan)."""
+        saved = self.store.preset(name)
+        try:
+            return StackPlan.model_validate(saved.plan)
+        except ValidationError as exc:
+            problems = [f"preset {name!r}: {e['msg']}" for e in exc.errors()]
+            raise PlanError(problems) from None
+
+    def restack(self, job_id: str, method: str | None = None) -> Job:
+        """Fuse a job's saved frames again (e.g. after a cancel, or with the other method)."""
+        source = self.store.job(job_id)
+        if source.active:
+            raise Conflict(f"job {job_id} is {source.state}: wait for it or cancel it first")
+        frames_of = source.source_job if source.kind == "restack" else None
+        frames = JobFiles(self.runner.data_dir, frames_of or source.id).entries()
+        if len(frames) < MIN_FRAMES:
+            raise Conflict(f"job {job_id} has {len(frames)} saved frame(s): at least 2 are needed")
+        plan = dict(source.plan)
+        if method is not None:
+            plan["method"] = method
+        job, _ = self.store.create_job(
+            kind="restack",
+            name=f"{source.name} (restack)",
+            plan=plan,
+            frames_planned=len(frames),
+            source_job=frames_of or source.id,
+        )
+        self._queued(job)
+        return job
+
+    def cancel(self, job_id: str) -> Job:
+        """A queued job is cancelled at once; the running one after its current frame."""
+        try:
+            job = self.store.set_state(
+                job_id, JobState.CANCELLED, expect=(JobState.QUEUED,), finished=time.time()
+            )
+        except Conflict:  # not queued (any more): the running job, or nothing to cancel
+            if self.runner.stop(job_id):
+                return self.store.job(job_id)
+            job = self.store.job(job_id)
+            raise Conflict(f"job {job_id} is {job.state}: there is nothing to cancel") from None
+        self.runner.announce(job)
+        return job
+
+    def resume(self, job_id: str) -> Job:
+        """Continue an interrupted (or cancelled/failed) stack at its next frame; a
+        restack starts its fusion again (its frames are all saved)."""
+        job = self.store.job(job_id)
+        if not job.state.resumable:
+            raise Conflict(
+                f"job {job_id} is {job.state}: "
+                "only an interrupted, cancelled or failed job can resume"
+            )
+        if job.kind == "stack":
+            self._require_hardware()
+        job = self.store.set_state(job_id, JobState.QUEUED, error=None, finished=None)
+        self._queued(job)
+        return job
+
+    # -- helpers ---------------------------------------------------------------------
+    def _queued(self, job: Job) -> None:
+        self.runner.announce(job)
+        self.runner.wake()
+
+    def _require_hardware(self) -> None:
+        if self.runner.devices is None:
+            raise HardwareUnavailable(
+                f"the rig's hardware is not available: {self.runner.hardware_error}"
+            )
+
+    def _has_lens(self) -> bool:
+        """Whether the camera has a focus motor (Camera Module 3 lens sweeps)."""
+        devices = self.runner.devices
+        if devices is None:
+            return False
+        try:
+            return devices.camera.lens_position is not None
+        except Exception:
+            return False
