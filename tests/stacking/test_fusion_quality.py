@@ -2,7 +2,7 @@
 
 Floors sit about a decibel under what the current code measures, so a regression fails
 while renderer noise does not.  The yardstick is the plain max-contrast pyramid fusion
-(``stacker.baseline``, what ``enfuse --hard-mask`` does) run on the very same aligned
+(``stacker.measure.plain``, what ``enfuse --hard-mask`` does) run on the very same aligned
 frames.
 """
 
@@ -14,7 +14,7 @@ import pytest
 from conftest import aligned_frames, crop, psnr, rendered, stack_frames, truth_for
 
 from stacker import StackOptions, Stream
-from stacker.baseline import hard_mask_fusion
+from stacker.measure.plain import hard_mask_fusion
 
 KINDS = ("planes", "dome", "layers", "stalk", "highlights", "bench")
 FLOOR = {

@@ -2,9 +2,9 @@
 
 What ``enfuse --hard-mask`` does: at every pixel the frame with the highest local
 contrast (standard deviation of luminance in a 5×5 window) gets weight 1, and the hard
-masks are blended through a Laplacian pyramid.  Tests and ``scripts/bench_stack.py``
-measure the default method against it on the same aligned frames.  Whole-frame float32:
-for measurement on moderate sizes only.
+masks are blended through a Laplacian pyramid.  Tests measure the default method against
+it on the same aligned frames.  Whole-frame float32: for measurement on moderate sizes
+only.
 """
 
 from __future__ import annotations
