@@ -7,6 +7,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from rig.plan import StackPlan
+from stacker.methods import MethodName
 
 Finite = Annotated[float, Field(allow_inf_nan=False)]
 
@@ -30,7 +31,7 @@ class JobRequest(Strict):
 
 
 class RestackRequest(Strict):
-    method: Literal["pyramid", "depthmap"] | None = None
+    method: MethodName | None = None
 
 
 class JobOut(BaseModel):
