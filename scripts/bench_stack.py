@@ -56,6 +56,7 @@ class Score:
     wall_s: float
     peak_rss_mb: float
     walls: list[float]
+    cpu_s: float = float("nan")
 
 
 def main() -> int:
@@ -100,8 +101,8 @@ def series(args: argparse.Namespace, size: tuple[int, int]) -> list[Score]:
     print(f"{args.frames} frames of {size[0]}×{size[1]} '{args.scene}', method {args.method}")
     print(f"median of {args.runs} run(s) per subset, {os.cpu_count()} cores\n")
     header = (
-        f"{'frames':>6} {'wall s':>8} {'s/frame':>8} {'peak RSS MB':>12} {'PSNR dB':>8} "
-        f"{'halo dB':>8} {'runs (s)':>24}"
+        f"{'frames':>6} {'wall s':>8} {'s/frame':>8} {'CPU s/frame':>12} {'peak RSS MB':>12} "
+        f"{'PSNR dB':>8} {'halo dB':>8} {'runs (s)':>24}"
     )
     print(header)
     print("-" * len(header))
@@ -113,7 +114,8 @@ def series(args: argparse.Namespace, size: tuple[int, int]) -> list[Score]:
         s, _ = macrorig(stack, subset_indices(args.frames, count), args.runs, args.method)
         scores.append(s)
         print(
-            f"{count:>6} {s.wall_s:8.1f} {s.wall_s / count:8.2f} {s.peak_rss_mb:12.0f} "
+            f"{count:>6} {s.wall_s:8.1f} {s.wall_s / count:8.2f} {s.cpu_s / count:12.2f} "
+            f"{s.peak_rss_mb:12.0f} "
             f"{s.psnr:8.2f} {s.halo_psnr:8.2f} {' '.join(f'{x:.1f}' for x in s.walls):>24}",
             flush=True,
         )
@@ -166,7 +168,7 @@ def anchors(args: argparse.Namespace, big: tuple[int, int]) -> list[Score]:
 def macrorig(stack: CachedStack, subset: list[int], runs: int, method: str) -> tuple[Score, dict]:
     """The median run's figures, and the stack report (crop, reference, warps)."""
     frames = [stack.frames[i] for i in subset]
-    walls, peaks = [], []
+    walls, peaks, cpus = [], [], []
     with tempfile.TemporaryDirectory(prefix="macrorig-bench-") as tmp:
         out, rep = Path(tmp) / "out.png", Path(tmp) / "report.json"
         cmd = [sys.executable, "-m", "rig", "stack", *map(str, frames), "-o", str(out)]
@@ -175,6 +177,7 @@ def macrorig(stack: CachedStack, subset: list[int], runs: int, method: str) -> t
             run = run_measured(cmd, cwd=ROOT).check("macrorig stack")
             walls.append(run.wall_s)
             peaks.append(run.peak_rss_mb)
+            cpus.append(run.cpu_s)
         report = json.loads(rep.read_text())
         result = read_rgb(out)
     c = report["crop"]
@@ -188,6 +191,7 @@ def macrorig(stack: CachedStack, subset: list[int], runs: int, method: str) -> t
         statistics.median(walls),
         statistics.median(peaks),
         walls,
+        statistics.median(cpus),
     )
     return median, report
 

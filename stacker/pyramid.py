@@ -123,6 +123,13 @@ class FusedPyramid:
         chroma = collapse(self.coarse_chroma[-1], [b.copy() for b in self.coarse_chroma[:-1]])
         return luma, chroma
 
+    def low_luma(self) -> np.ndarray | None:
+        """Luma of the fused image so far at level TILE_LEVELS (int16), None before any
+        frame: the low frequencies a frame's fine detail will be laid over."""
+        if self.frames == 0:
+            return None
+        return collapse(self.coarse_luma[-1], [b.copy() for b in self.coarse_luma[:-1]])
+
     def preview(self) -> tuple[np.ndarray, np.ndarray]:
         """Fused luma and chroma at level 2 (a quarter size): cheap, for live previews."""
         luma, chroma = self._coarse_gaussian()

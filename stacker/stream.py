@@ -29,6 +29,7 @@ from stacker.chain import RegistrationChain
 from stacker.focus import DepthTracker
 from stacker.geometry import Matrix, Rect
 from stacker.methods import DEFAULT_METHOD, METHOD_NAMES, METHODS, FusionMethod, MethodName
+from stacker.methods.base import FrameContext
 from stacker.pyramid import FusedPyramid
 from stacker.result import FusedImage, StackResult
 from stacker.tiles import level_size, scale_rect, tile_grid
@@ -340,7 +341,7 @@ class Stream:
                 valid,
             )
             wins = self._depth.update(measure, index)
-        self._method.start_frame(wins)
+        self._method.start_frame(FrameContext(wins, self._pyramid.low_luma()))
         self._merge_tiles(frame, None if is_identity else warp, gain, valid)
         whole = Rect(0, 0, *self._size)
         self._coverage = (valid or whole).intersect(self._coverage or whole)

@@ -27,6 +27,7 @@ if pid == 0:
 _, status, usage = os.wait4(pid, 0)
 with open(sys.argv[1], "w") as f:
     json.dump({"wall": time.monotonic() - started, "maxrss_kb": usage.ru_maxrss,
+               "cpu": usage.ru_utime + usage.ru_stime,
                "code": os.waitstatus_to_exitcode(status)}, f)
 """
 
@@ -35,6 +36,7 @@ with open(sys.argv[1], "w") as f:
 class Measured:
     wall_s: float
     peak_rss_mb: float
+    cpu_s: float  # user + system: less disturbed than wall time by others on the cores
     code: int
     stderr: str
 
@@ -61,4 +63,6 @@ def run_measured(cmd: list[str], cwd: Path | None = None) -> Measured:
         if not out.exists():
             raise RuntimeError(f"could not run {cmd[0]}: {proc.stderr.strip()}")
         usage = json.loads(out.read_text())
-    return Measured(usage["wall"], usage["maxrss_kb"] / 1024, usage["code"], proc.stderr)
+    return Measured(
+        usage["wall"], usage["maxrss_kb"] / 1024, usage["cpu"], usage["code"], proc.stderr
+    )

@@ -8,10 +8,10 @@ from typing import TYPE_CHECKING, Literal
 
 from stacker.methods.base import FusionMethod
 from stacker.methods.depthmap import SmoothDepth
-from stacker.methods.sharpest import SharpestNeighbourhood
+from stacker.methods.sharpest import SharpestDetail
 
 METHODS: dict[str, type[FusionMethod]] = {
-    SharpestNeighbourhood.name: SharpestNeighbourhood,
+    SharpestDetail.name: SharpestDetail,
     SmoothDepth.name: SmoothDepth,
 }
 METHOD_NAMES: tuple[str, ...] = tuple(METHODS)

@@ -7,6 +7,7 @@ anything per frame) and answers with :class:`~stacker.pyramid.Weights`.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import ClassVar
 
 import numpy as np
@@ -15,6 +16,17 @@ from stacker.bands import TileBands
 from stacker.geometry import Rect
 from stacker.pyramid import Weights
 from stacker.tiles import Tile
+
+
+@dataclass(frozen=True)
+class FrameContext:
+    """What a method may look at besides a frame's tiles, given before them."""
+
+    # Focus grid, bool: where this frame is the sharpest so far (when the focus map is
+    # computed: the method uses it, or a depth map was asked for).
+    focus_wins: np.ndarray | None
+    # The fused image so far, luma at level TILE_LEVELS (None before the first frame).
+    fused_low: np.ndarray | None
 
 
 class FusionMethod:
@@ -36,9 +48,8 @@ class FusionMethod:
         """Context (level-0 px) the decision needs beyond a tile's own pixels."""
         return 16
 
-    def start_frame(self, focus_wins: np.ndarray | None) -> None:
-        """Called before a frame's tiles; ``focus_wins`` (focus grid, bool): where this
-        frame is the sharpest so far, when the focus map is computed."""
+    def start_frame(self, context: FrameContext) -> None:
+        """Called before a frame's tiles."""
 
     def tile_weights(self, tile: Tile, bands: TileBands, valid: Rect | None) -> Weights:
         """This frame's blending weights on the outer tile at levels 0..TILE_LEVELS

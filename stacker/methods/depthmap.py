@@ -8,7 +8,7 @@ import numpy as np
 from stacker.bands import TileBands
 from stacker.focus import FOCUS_LEVEL
 from stacker.geometry import Rect
-from stacker.methods.base import FusionMethod, valid_mask
+from stacker.methods.base import FrameContext, FusionMethod, valid_mask
 from stacker.pyramid import Weights
 from stacker.tiles import Tile, scale_rect
 
@@ -26,9 +26,9 @@ class SmoothDepth(FusionMethod):
         super().__init__(size)
         self._guide: np.ndarray | None = None
 
-    def start_frame(self, focus_wins: np.ndarray | None) -> None:
-        assert focus_wins is not None
-        self._guide = cv2.GaussianBlur(focus_wins.astype(np.float32), (0, 0), 1.0)
+    def start_frame(self, context: FrameContext) -> None:
+        assert context.focus_wins is not None
+        self._guide = cv2.GaussianBlur(context.focus_wins.astype(np.float32), (0, 0), 1.0)
 
     def tile_weights(self, tile: Tile, bands: TileBands, valid: Rect | None) -> Weights:
         assert self._guide is not None
