@@ -80,6 +80,9 @@ class _Level:
             self._steepest = sd
         return self._steepest
 
+    def forget(self) -> None:
+        self._steepest = None
+
 
 class Proxy:
     """A reduced, grey, float32 copy of a frame and its coarser levels."""
@@ -99,6 +102,12 @@ class Proxy:
     @property
     def image(self) -> np.ndarray:
         return self.levels[0].image
+
+    def forget_gradients(self) -> None:
+        """Drop what serving as a template cached (four floats a pixel): a template kept
+        for several frames is cheaper to recompute than to hold through fusion."""
+        for level in self.levels:
+            level.forget()
 
     def level_factor(self, level: int) -> float:
         """Proxy pixels per frame pixel at ``level``."""

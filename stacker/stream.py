@@ -97,7 +97,7 @@ class Stream:
         self._reference = _resolve_reference(reference, count) if self.options.align else 0
         self._reference_requested = reference
         self.reports: list[FrameReport] = []
-        self._chain = RegistrationChain()
+        self._chain = RegistrationChain(count)
         self._deferred: dict[int, Path] = {}
         self._size: tuple[int, int] | None = None
         self._dtype: np.dtype | None = None
@@ -261,12 +261,11 @@ class Stream:
             return
         self._reference = good[len(good) // 2]
         self._chain.place_identity(self._reference)
-        # Frames after the new reference chain forwards; those before are fused below.
-        for index in sorted(i for i in self._deferred if i > self._reference):
-            if not self.options.align:
+        if self.options.align:
+            self._chain.place_reachable(self._deferred)
+        else:
+            for index in self._deferred:
                 self._chain.place_identity(index)
-            else:
-                self._chain.place_forward(index)
         self._fuse_from_disk(self._reference)
         for index in sorted(i for i in self._deferred if i > self._reference):
             if index in self._chain.placed:
@@ -277,13 +276,12 @@ class Stream:
 
     def _fuse_deferred(self) -> None:
         """Place and fuse the frames that came before the reference, nearest first."""
-        current = self._reference
-        while (t := self._chain.template_of(current)) is not None and t in self._deferred:
-            self._chain.place_template(current)
-            self._fuse_from_disk(t)
-            current = t
-        for index in list(self._deferred):
-            self._skip(index, "could not be chained to the reference frame")
+        self._chain.place_reachable(self._deferred)
+        for index in sorted(self._deferred, reverse=True):
+            if index in self._chain.placed:
+                self._fuse_from_disk(index)
+            else:
+                self._skip(index, "could not be chained to the reference frame")
 
     def _skip(self, index: int, reason: str) -> None:
         self._deferred.pop(index, None)

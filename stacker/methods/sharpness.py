@@ -77,10 +77,12 @@ _L4_SHARE = 0.8
 
 def sharpness(band0: np.ndarray, width: int) -> Sharpness:
     """Both scores of the finest band ``band0`` (int16, level 0) of a frame ``width`` wide."""
-    b = band0.astype(np.float32)
-    square = cv2.multiply(b, b)
-    p2 = cv2.pyrDown(square)  # 2×2 pooling onto the half-size grid
-    p4 = cv2.pyrDown(cv2.multiply(square, square))
+    power = band0.astype(np.float32)  # one full-size temporary, squared in place
+    cv2.multiply(power, power, dst=power)
+    p2 = cv2.pyrDown(power)  # 2×2 pooling onto the half-size grid
+    cv2.multiply(power, power, dst=power)
+    p4 = cv2.pyrDown(power)
+    del power
     l4 = _log_pooled(p4, WIDE.box(width))
     l2 = _log_pooled(p2, MIDDLE.box(width))
     wide_ln = cv2.addWeighted(l4, _L4_SHARE / 4, l2, (1.0 - _L4_SHARE) / 2, 0.0)
