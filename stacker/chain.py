@@ -9,8 +9,8 @@ current *keyframe*, a few frames back: a keyframe serves at most count/32 frames
 frame is more than ~16 links from the reference, and only while the frames stay alike
 (1 − correlation no more than three times what the keyframe's first follower showed);
 then the frame just registered becomes the keyframe.  A longer link is a less exact
-one (thin subjects over flat, noisy backgrounds suffer first), so stacks of up to 32
-frames stay neighbour to neighbour.  One registration per frame either way.
+one (thin subjects over flat, noisy backgrounds suffer first), so stacks of fewer than
+64 frames stay neighbour to neighbour.  One registration per frame either way.
 
 Links form a tree rooted at the first frame.  Frames are placed from the reference
 outwards: forwards through a link when its template is placed, backwards (through the
