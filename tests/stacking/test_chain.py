@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from conftest import rendered
 
-from rig.sim import render_stack
+from rig.sim.render import render_stack
 from stacker.align import Proxy
 from stacker.chain import RegistrationChain
 

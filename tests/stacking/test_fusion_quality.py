@@ -21,7 +21,7 @@ import numpy as np
 import pytest
 from conftest import aligned_frames, crop, psnr, rendered, stack_frames, truth_for
 
-from rig.sim import DEFAULT_DEPTH_RANGE
+from rig.sim.render import DEFAULT_DEPTH_RANGE
 from stacker import StackOptions, Stream
 from stacker.measure import enfuse
 from stacker.measure.quality import depth_edge_band
