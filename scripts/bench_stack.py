@@ -17,6 +17,7 @@ jumps larger than 5 % of the depth range, from the true depth), wall time, peak 
     python scripts/bench_stack.py --counts 10 30 --runs 5 --size 2028x1520 --frames 60
     python scripts/bench_stack.py --anchors                # 6 scenes + 12 MP bench
     python scripts/bench_stack.py --anchors --kinds stalk layers --no-big
+    python scripts/bench_stack.py --anchors --baseline /tmp/main   # and today's macrorig
 
 Wall times and peak RSS are medians over ``--runs`` runs (the anchor: ``--anchor-runs``);
 other processes share the cores, so say so when quoting them.
@@ -77,6 +78,11 @@ def main() -> int:
     ap.add_argument("--no-big", action="store_true", help="--anchors: skip the 12 MP stack")
     ap.add_argument("--anchor-runs", type=int, default=1, help="--anchors: enfuse runs")
     ap.add_argument("--json", type=Path, help="also write the figures here")
+    ap.add_argument(
+        "--baseline",
+        type=Path,
+        help="also run macrorig from this source tree (e.g. `git archive main` unpacked)",
+    )
     ap.add_argument("--cache", type=Path, default=DEFAULT_CACHE)
     args = ap.parse_args()
     big = parse_size(args.size)
@@ -101,25 +107,32 @@ def series(args: argparse.Namespace, size: tuple[int, int]) -> list[Score]:
     print(f"{args.frames} frames of {size[0]}×{size[1]} '{args.scene}', method {args.method}")
     print(f"median of {args.runs} run(s) per subset, {os.cpu_count()} cores\n")
     header = (
-        f"{'frames':>6} {'wall s':>8} {'s/frame':>8} {'CPU s/frame':>12} {'peak RSS MB':>12} "
-        f"{'PSNR dB':>8} {'halo dB':>8} {'runs (s)':>24}"
+        f"{'code':<9} {'frames':>6} {'wall s':>8} {'s/frame':>8} {'CPU s/frame':>12} "
+        f"{'peak RSS MB':>12} {'PSNR dB':>8} {'halo dB':>8} {'runs (s)':>24}"
     )
     print(header)
     print("-" * len(header))
-    scores = []
+    scores: list[Score] = []
     for count in args.counts:
         if count > args.frames:
-            print(f"{count:>6}  (more than the {args.frames} rendered frames; skipped)")
+            print(f"{'':<9} {count:>6}  (more than the {args.frames} rendered frames; skipped)")
             continue
-        s, _ = macrorig(stack, subset_indices(args.frames, count), args.runs, args.method)
-        scores.append(s)
-        print(
-            f"{count:>6} {s.wall_s:8.1f} {s.wall_s / count:8.2f} {s.cpu_s / count:12.2f} "
-            f"{s.peak_rss_mb:12.0f} "
-            f"{s.psnr:8.2f} {s.halo_psnr:8.2f} {' '.join(f'{x:.1f}' for x in s.walls):>24}",
-            flush=True,
-        )
+        subset = subset_indices(args.frames, count)
+        for code, tool in codes(args):
+            s, _ = macrorig(stack, subset, args.runs, args.method, code, tool)
+            scores.append(s)
+            print(
+                f"{tool:<9} {count:>6} {s.wall_s:8.1f} {s.wall_s / count:8.2f} "
+                f"{s.cpu_s / count:12.2f} {s.peak_rss_mb:12.0f} {s.psnr:8.2f} "
+                f"{s.halo_psnr:8.2f} {' '.join(f'{x:.1f}' for x in s.walls):>24}",
+                flush=True,
+            )
     return scores
+
+
+def codes(args: argparse.Namespace) -> list[tuple[Path, str]]:
+    """The source trees to run ``macrorig stack`` from: this one, and --baseline."""
+    return [(ROOT, "macrorig")] + ([(args.baseline, "today")] if args.baseline else [])
 
 
 def anchors(args: argparse.Namespace, big: tuple[int, int]) -> list[Score]:
@@ -131,27 +144,38 @@ def anchors(args: argparse.Namespace, big: tuple[int, int]) -> list[Score]:
     print(
         f"macrorig ({args.method}, median of {args.runs} runs) beside align_image_stack + "
         f"enfuse (median of {args.anchor_runs}) on the same frames; {os.cpu_count()} cores.\n"
-        "enfuse@mr: enfuse on the frames as macrorig aligned them (the fusion alone)\n"
+        "enfuse@mr: enfuse on the frames as macrorig aligned them (the fusion alone)"
+        + (f"\ntoday: macrorig from {args.baseline}" if args.baseline else "")
+        + "\n"
     )
-    tools = ("macrorig", "enfuse", "enfuse@mr")
+    tools = [tool for _, tool in codes(args)] + ["enfuse", "enfuse@mr"]
+    timed = [tool for tool in tools if tool != "enfuse@mr"]
     names = " ".join(f"{t:>9}" for t in tools)
     header = f"{'scene':<11} {'size':>9} {'frames':>6} | PSNR dB {names} | halo dB {names}"
-    print(f"{header} | wall s (mr, enf) | peak RSS MB (mr, enf)")
-    print("-" * (len(header) + 46))
-    scores = []
+    header += f" | wall s {' '.join(f'{t:>8}' for t in timed)}"
+    header += f" | peak RSS MB {' '.join(f'{t:>8}' for t in timed)}"
+    print(header)
+    print("-" * len(header))
+    scores: list[Score] = []
     for stack, (kind, _, rendered, count) in zip(stacks, jobs, strict=True):
         subset = subset_indices(rendered, count)
-        ours, report = macrorig(stack, subset, args.runs, args.method)
-        theirs = anchor(stack, subset, args.anchor_runs)
-        fusion_only = enfuse_on_our_alignment(stack, subset, report)
-        row = [ours, theirs, fusion_only]
-        scores += row
-        psnr_cells = " ".join(f"{s.psnr:9.2f}" for s in row)
-        halo_cells = " ".join(f"{s.halo_psnr:9.2f}" for s in row)
+        row: dict[str, Score] = {}
+        for code, tool in codes(args):
+            row[tool], report = macrorig(stack, subset, args.runs, args.method, code, tool)
+            if tool == "macrorig":
+                ours = report
+        row["enfuse"] = anchor(stack, subset, args.anchor_runs)
+        row["enfuse@mr"] = enfuse_on_our_alignment(stack, subset, ours)
+        scores += row.values()
         print(
-            f"{kind:<11} {ours.size:>9} {count:>6} | {'':7} {psnr_cells} | {'':7} {halo_cells} | "
-            f"{ours.wall_s:7.1f} {theirs.wall_s:7.1f}  | {ours.peak_rss_mb:9.0f} "
-            f"{theirs.peak_rss_mb:9.0f}",
+            f"{kind:<11} {size_label(stack):>9} {count:>6} | {'':7} "
+            + " ".join(f"{row[t].psnr:9.2f}" for t in tools)
+            + f" | {'':7} "
+            + " ".join(f"{row[t].halo_psnr:9.2f}" for t in tools)
+            + f" | {'':6} "
+            + " ".join(f"{row[t].wall_s:8.1f}" for t in timed)
+            + f" | {'':11} "
+            + " ".join(f"{row[t].peak_rss_mb:8.0f}" for t in timed),
             flush=True,
         )
     for tool in tools:
@@ -165,8 +189,16 @@ def anchors(args: argparse.Namespace, big: tuple[int, int]) -> list[Score]:
     return scores
 
 
-def macrorig(stack: CachedStack, subset: list[int], runs: int, method: str) -> tuple[Score, dict]:
-    """The median run's figures, and the stack report (crop, reference, warps)."""
+def macrorig(
+    stack: CachedStack,
+    subset: list[int],
+    runs: int,
+    method: str,
+    code: Path = ROOT,
+    tool: str = "macrorig",
+) -> tuple[Score, dict]:
+    """``macrorig stack`` run from the source tree ``code``: the median run's figures, and
+    the stack report (crop, reference, warps)."""
     frames = [stack.frames[i] for i in subset]
     walls, peaks, cpus = [], [], []
     with tempfile.TemporaryDirectory(prefix="macrorig-bench-") as tmp:
@@ -174,7 +206,9 @@ def macrorig(stack: CachedStack, subset: list[int], runs: int, method: str) -> t
         cmd = [sys.executable, "-m", "rig", "stack", *map(str, frames), "-o", str(out)]
         cmd += ["--method", method, "--report", str(rep)]
         for _ in range(runs):
-            run = run_measured(cmd, cwd=ROOT).check("macrorig stack")
+            # ``python -m`` puts the working directory first on the path: ``code``'s
+            # rig and stacker are what runs.
+            run = run_measured(cmd, cwd=code).check(f"macrorig stack ({code})")
             walls.append(run.wall_s)
             peaks.append(run.peak_rss_mb)
             cpus.append(run.cpu_s)
@@ -183,7 +217,7 @@ def macrorig(stack: CachedStack, subset: list[int], runs: int, method: str) -> t
     c = report["crop"]
     quality = score(stack, subset[report["reference"]], result, (c["x"], c["y"]))
     median = Score(
-        "macrorig",
+        tool,
         stack.kind,
         size_label(stack),
         len(subset),
