@@ -45,20 +45,37 @@ MIDDLE = Pool(4.0 / 1920, 2.0)
 NARROW = Pool(3.0 / 1920, 1.5)
 
 
-_CODE_PER_LN = CODES_PER_OCTAVE / np.log(2.0)
+def encode(norm: float) -> int:
+    """A norm → its code, log scale: 1 for a norm ≤ 1 (0 stays free for "nothing yet")."""
+    return int(np.clip(np.rint(CODES_PER_OCTAVE * np.log2(max(norm, 1.0))) + 1, 1, 255))
 
 
-def encode(norm: np.ndarray) -> np.ndarray:
-    """Norms → uint8 codes, log scale: 1 for a norm ≤ 1 (0 stays free for "nothing yet")."""
-    return cv2.convertScaleAbs(cv2.log(cv2.max(norm, 1.0)), alpha=_CODE_PER_LN, beta=1.0)
-
-
-def _log_pooled(power: np.ndarray, box: int) -> np.ndarray:
-    """ln of the pooled ``power`` (two passes of a ``box``-wide mean), floored at 0: p times
-    the ln of the Lp norm for the p-th power, in place of roots."""
+def _pooled(power: np.ndarray, box: int) -> np.ndarray:
+    """Two passes of a ``box``-wide mean (a triangle kernel)."""
     once = cv2.blur(power, (box, box), borderType=cv2.BORDER_REFLECT101)
-    pooled = cv2.blur(once, (box, box), borderType=cv2.BORDER_REFLECT101)
-    return cv2.log(cv2.max(pooled, 1.0, dst=pooled), dst=pooled)
+    return cv2.blur(once, (box, box), borderType=cv2.BORDER_REFLECT101)
+
+
+# Codes straight from a float's bits (cv2.log took most of the time): the sign, exponent
+# and top four mantissa bits of a float32 index 1/16-octave buckets, each mapped to the
+# code of its middle — 16/p codes per octave of a pooled p-th power.
+_BUCKET_SHIFT = 19
+
+
+def _code_table(p: int) -> np.ndarray:
+    starts = np.arange(1 << (32 - _BUCKET_SHIFT), dtype=np.uint32) << _BUCKET_SHIFT
+    with np.errstate(invalid="ignore", over="ignore"):  # the top buckets are inf and NaN
+        middles = (starts | (1 << (_BUCKET_SHIFT - 1))).view(np.float32).astype(np.float64)
+        codes = np.rint(CODES_PER_OCTAVE / p * np.log2(np.maximum(middles, 1.0))) + 1.0
+    return np.clip(np.nan_to_num(codes, nan=1.0, posinf=255.0), 1, 255).astype(np.uint8)
+
+
+_CODES = {2: _code_table(2), 4: _code_table(4)}
+
+
+def _codes(pooled: np.ndarray, p: int) -> np.ndarray:
+    """uint8 codes of the Lp norms whose p-th powers are ``pooled`` (≥ 0, float32)."""
+    return np.take(_CODES[p], pooled.view(np.uint32) >> _BUCKET_SHIFT)
 
 
 @dataclass
@@ -83,12 +100,10 @@ def sharpness(band0: np.ndarray, width: int) -> Sharpness:
     cv2.multiply(power, power, dst=power)
     p4 = cv2.pyrDown(power)
     del power
-    l4 = _log_pooled(p4, WIDE.box(width))
-    l2 = _log_pooled(p2, MIDDLE.box(width))
-    wide_ln = cv2.addWeighted(l4, _L4_SHARE / 4, l2, (1.0 - _L4_SHARE) / 2, 0.0)
-    wide = cv2.convertScaleAbs(wide_ln, alpha=_CODE_PER_LN, beta=1.0)
-    narrow_ln = _log_pooled(p4, NARROW.box(width))
-    narrow = cv2.convertScaleAbs(narrow_ln, alpha=_CODE_PER_LN / 4, beta=1.0)
+    l4 = _codes(_pooled(p4, WIDE.box(width)), 4)
+    l2 = _codes(_pooled(p2, MIDDLE.box(width)), 2)
+    wide = cv2.addWeighted(l4, _L4_SHARE, l2, 1.0 - _L4_SHARE, 0.0)
+    narrow = _codes(_pooled(p4, NARROW.box(width)), 4)
     return Sharpness(wide, narrow)
 
 
@@ -118,7 +133,6 @@ class NoiseFloor:
         if quiet:
             sigma = self.MARGIN * float(np.percentile(quiet, self.PERCENTILE)) / 0.6745
             l4 = 3**0.25 * sigma
-            wide = np.array([[l4**_L4_SHARE * sigma ** (1.0 - _L4_SHARE)]], np.float32)
-            self.wide = int(encode(wide)[0, 0])
-            self.narrow = int(encode(np.array([[l4]], np.float32))[0, 0])
+            self.wide = encode(l4**_L4_SHARE * sigma ** (1.0 - _L4_SHARE))
+            self.narrow = encode(l4)
         self._medians = []
