@@ -175,8 +175,9 @@ def _lk_level(
         hessian = (weighted @ sd.T).astype(np.float64)
         delta = np.linalg.pinv(hessian) @ (weighted @ error).astype(np.float64)
         warp = warp @ np.linalg.inv(_similarity_about(delta, template.centre))
-        # Converged when the update moves no pixel by more than 1/500 px.
-        if abs(delta[0]) * w + abs(delta[1]) * w + abs(delta[2]) + abs(delta[3]) < 2e-3:
+        # Converged when the update moves no pixel by more than 1/100 px (of the proxy:
+        # 1/25 px at 12 MP); 1/500 cost 40 % more iterations for no measurable gain.
+        if abs(delta[0]) * w + abs(delta[1]) * w + abs(delta[2]) + abs(delta[3]) < 1e-2:
             break
     return warp, corr
 
