@@ -216,18 +216,7 @@ def macrorig(
         result = read_rgb(out)
     c = report["crop"]
     quality = score(stack, subset[report["reference"]], result, (c["x"], c["y"]))
-    median = Score(
-        tool,
-        stack.kind,
-        size_label(stack),
-        len(subset),
-        *quality,
-        statistics.median(walls),
-        statistics.median(peaks),
-        walls,
-        statistics.median(cpus),
-    )
-    return median, report
+    return summary(tool, stack, subset, quality, walls, peaks, cpus), report
 
 
 def anchor(stack: CachedStack, subset: list[int], runs: int) -> Score:
@@ -240,22 +229,11 @@ def anchor(stack: CachedStack, subset: list[int], runs: int) -> Score:
             except RuntimeError as exc:  # align_image_stack gives up on some stacks
                 print(f"{stack.kind}: {exc}", file=sys.stderr)
                 nan = float("nan")
-                return Score(
-                    "enfuse", stack.kind, size_label(stack), len(subset), nan, nan, nan, nan, []
-                )
+                return summary("enfuse", stack, subset, (nan, nan), [nan], [nan])
         walls.append(result.wall_s)
         peaks.append(result.peak_rss_mb)
     quality = score(stack, subset[0], result.image, result.offset)
-    return Score(
-        "enfuse",
-        stack.kind,
-        size_label(stack),
-        len(subset),
-        *quality,
-        statistics.median(walls),
-        statistics.median(peaks),
-        walls,
-    )
+    return summary("enfuse", stack, subset, quality, walls, peaks)
 
 
 def enfuse_on_our_alignment(stack: CachedStack, subset: list[int], report: dict) -> Score:
@@ -282,15 +260,30 @@ def enfuse_on_our_alignment(stack: CachedStack, subset: list[int], report: dict)
     c = report["crop"]
     image = result.image[c["y"] : c["y"] + c["height"], c["x"] : c["x"] + c["width"]]
     quality = score(stack, subset[report["reference"]], image, (c["x"], c["y"]))
+    return summary("enfuse@mr", stack, subset, quality, [result.wall_s], [result.peak_rss_mb])
+
+
+def summary(
+    tool: str,
+    stack: CachedStack,
+    subset: list[int],
+    quality: tuple[float, float],
+    walls: list[float],
+    peaks: list[float],
+    cpus: list[float] | None = None,
+) -> Score:
+    """One tool's figures on one stack: quality, and the median of its runs."""
+    cpu = statistics.median(cpus) if cpus else float("nan")
     return Score(
-        "enfuse@mr",
+        tool,
         stack.kind,
         size_label(stack),
         len(subset),
         *quality,
-        result.wall_s,
-        result.peak_rss_mb,
-        [result.wall_s],
+        statistics.median(walls),
+        statistics.median(peaks),
+        walls,
+        cpu,
     )
 
 
