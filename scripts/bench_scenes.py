@@ -57,14 +57,15 @@ class CachedStack:
             self.kind, tuple(meta["scene_size"]), seed=self.seed, depth_range=DEPTH_RANGE
         )
 
-    def _transform(self, index: int) -> np.ndarray:
+    def transform(self, index: int) -> np.ndarray:
+        """Scene pixel → frame ``index``'s pixel, 2×3 (OpenCV pixel centres)."""
         return np.asarray(self._meta()["transforms"][index])
 
     def truth(self, index: int) -> np.ndarray:
         """All-in-focus RGB in frame ``index``'s geometry."""
         path = self.folder / f"truth_{index:03d}.png"
         if not path.exists():
-            rgb = ground_truth(self._scene(), self._transform(index), self.size)
+            rgb = ground_truth(self._scene(), self.transform(index), self.size)
             cv2.imwrite(str(path), cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
         img = cv2.imread(str(path))
         if img is None:
@@ -75,7 +76,7 @@ class CachedStack:
         """True depth (focus-position mm, float32) in frame ``index``'s geometry."""
         path = self.folder / f"depth_{index:03d}.npy"
         if not path.exists():
-            np.save(path, ground_truth_depth(self._scene(), self._transform(index), self.size))
+            np.save(path, ground_truth_depth(self._scene(), self.transform(index), self.size))
         return np.load(path)
 
 

@@ -5,7 +5,8 @@ Default: the deep-stack series.  A 200-frame stack of the bench scene at the Pi 
 camera's 4056×3040 is rendered once (cached), then evenly spaced subsets of 10, 30 and
 200 frames covering the same depth are stacked with ``macrorig stack`` in a child
 process, several runs each; printed per subset: median wall time, seconds per frame,
-peak RSS of the child and PSNR against the renderer's ground truth.
+peak RSS of the child, PSNR against the renderer's ground truth, and how far the frames
+were put from where the renderer put them (median and worst frame, px).
 
 ``--anchors``: macrorig beside the anchor a user would pick instead,
 ``align_image_stack -m -C`` + ``enfuse --hard-mask …`` (``stacker.measure.enfuse``), on
@@ -58,6 +59,9 @@ class Score:
     peak_rss_mb: float
     walls: list[float]
     cpu_s: float = float("nan")
+    # Where the frames were put against where the renderer put them (px, worst corner):
+    # median and worst frame.
+    misregistration: tuple[float, float] = (float("nan"), float("nan"))
 
 
 def main() -> int:
@@ -108,7 +112,7 @@ def series(args: argparse.Namespace, size: tuple[int, int]) -> list[Score]:
     print(f"median of {args.runs} run(s) per subset, {os.cpu_count()} cores\n")
     header = (
         f"{'code':<9} {'frames':>6} {'wall s':>8} {'s/frame':>8} {'CPU s/frame':>12} "
-        f"{'peak RSS MB':>12} {'PSNR dB':>8} {'halo dB':>8} {'runs (s)':>24}"
+        f"{'peak RSS MB':>12} {'PSNR dB':>8} {'halo dB':>8} {'misreg px':>11} {'runs (s)':>24}"
     )
     print(header)
     print("-" * len(header))
@@ -124,7 +128,8 @@ def series(args: argparse.Namespace, size: tuple[int, int]) -> list[Score]:
             print(
                 f"{tool:<9} {count:>6} {s.wall_s:8.1f} {s.wall_s / count:8.2f} "
                 f"{s.cpu_s / count:12.2f} {s.peak_rss_mb:12.0f} {s.psnr:8.2f} "
-                f"{s.halo_psnr:8.2f} {' '.join(f'{x:.1f}' for x in s.walls):>24}",
+                f"{s.halo_psnr:8.2f} {s.misregistration[0]:5.2f}/{s.misregistration[1]:5.2f} "
+                f"{' '.join(f'{x:.1f}' for x in s.walls):>24}",
                 flush=True,
             )
     return scores
@@ -216,7 +221,28 @@ def macrorig(
         result = read_rgb(out)
     c = report["crop"]
     quality = score(stack, subset[report["reference"]], result, (c["x"], c["y"]))
-    return summary(tool, stack, subset, quality, walls, peaks, cpus), report
+    figures = summary(tool, stack, subset, quality, walls, peaks, cpus)
+    figures.misregistration = misregistration(stack, subset, report)
+    return figures, report
+
+
+def misregistration(stack: CachedStack, subset: list[int], report: dict) -> tuple[float, float]:
+    """Median and worst over the fused frames of the largest distance (px), over the
+    frame's corners, between where macrorig's warp and the renderer's put a pixel."""
+    w, h = stack.size
+    corners = np.array([[0, 0, 1], [w - 1, 0, 1], [0, h - 1, 1], [w - 1, h - 1, 1]], float).T
+
+    def full(m: np.ndarray) -> np.ndarray:
+        return np.vstack([m, [0.0, 0.0, 1.0]])
+
+    reference = full(stack.transform(subset[report["reference"]]))
+    errors = []
+    for i, frame in enumerate(report["frames"]):
+        if frame["status"] == "fused":
+            true = full(stack.transform(subset[i])) @ np.linalg.inv(reference)
+            est = full(np.asarray(frame["warp"], np.float64))
+            errors.append(float(np.hypot(*((est - true) @ corners)[:2]).max()))
+    return float(np.median(errors)), float(max(errors))
 
 
 def anchor(stack: CachedStack, subset: list[int], runs: int) -> Score:
