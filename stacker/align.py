@@ -1,4 +1,4 @@
-"""Registration of one frame to its neighbour: similarity warp + brightness gain.
+"""Registration of one frame to an earlier one: similarity warp + brightness gain.
 
 Inverse-compositional Lucas–Kanade on reduced grey copies ("proxies"), coarse to fine.
 The similarity model (uniform scale, rotation, shift — what a camera moving on a rail
@@ -27,15 +27,15 @@ _PRESMOOTH = 0.8
 
 
 class RegistrationError(Exception):
-    """A frame could not be registered to its neighbour (reason in the message)."""
+    """A frame could not be registered to the earlier frame (reason in the message)."""
 
 
 @dataclass(frozen=True)
 class Limits:
-    """What a neighbour-to-neighbour step on a focus rail can plausibly do."""
+    """What a step of a few frames on a focus rail can plausibly do."""
 
     min_correlation: float = 0.5
-    max_scale_step: float = 0.08  # relative magnification change between neighbours
+    max_scale_step: float = 0.08  # relative magnification change between the two frames
     max_rotation_deg: float = 3.0
     max_shift_fraction: float = 0.15  # of the frame width
 
@@ -227,7 +227,7 @@ def _check_plausible(warp: Matrix, corr: float, size: tuple[int, int], limits: L
     if not np.isfinite(warp).all():
         raise RegistrationError("alignment diverged")
     if corr < limits.min_correlation:
-        raise RegistrationError(f"too different from its neighbour (correlation {corr:.2f})")
+        raise RegistrationError(f"too different from the frame before it (correlation {corr:.2f})")
     if abs(scale - 1.0) > limits.max_scale_step:
         raise RegistrationError(f"implausible magnification change ({(scale - 1) * 100:+.1f} %)")
     if abs(np.degrees(angle)) > limits.max_rotation_deg:

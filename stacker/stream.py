@@ -1,8 +1,9 @@
 """The streaming stacker: frames in one at a time, one fused image out.
 
-``Stream.add(frame)`` registers the frame to its neighbour and merges it into the fused
-pyramid before returning, so the result is ready moments after the last frame.  Memory
-is fixed by the frame size, never by the number of frames.
+``Stream.add(frame)`` registers the frame (to the one before it, or in a long stack to a
+recent keyframe: ``stacker.chain``) and merges it into the fused pyramid before returning,
+so the result is ready moments after the last frame.  Memory is fixed by the frame size,
+never by the number of frames.
 
 The output geometry is the reference frame's (by default the middle one).  Frames that
 arrive before the reference are registered at once but fused only when the reference
