@@ -64,7 +64,6 @@ class RegistrationChain:
         self.links: dict[int, Link] = {}
         self.placed: dict[int, Placement] = {}
         self._key: _Keyframe | None = None
-        self._last: tuple[int, Proxy] | None = None  # the latest frame in the chain
 
     def add(self, index: int, proxy: Proxy) -> Link | None:
         """Register frame ``index`` to the keyframe (None for the first frame).  Raises
@@ -72,22 +71,10 @@ class RegistrationChain:
         key = self._key
         if key is None:
             self._key = _Keyframe(index, proxy)
-            self._last = (index, proxy)
             return None
-        try:
-            template, reg = key.index, self._register_to_key(key, proxy)
-        except RegistrationError:
-            # Too far from the keyframe after all: the latest frame, then, and this one
-            # starts a new span.
-            if self._last is None or self._last[0] == key.index:
-                raise
-            template, reg = self._last[0], register(self._last[1], proxy)
-            key = self._key = _Keyframe(index, proxy)
-        link = Link(template, reg.warp, reg.gain, reg.correlation)
+        reg = self._register_to_key(key, proxy)
+        link = Link(key.index, reg.warp, reg.gain, reg.correlation)
         self.links[index] = link
-        self._last = (index, proxy)
-        if key.index == index:
-            return link
         change = 1.0 - reg.correlation
         if key.first_change is None:
             key.first_change = max(change, 1e-6)
