@@ -15,6 +15,8 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from stacker.methods import DEFAULT_METHOD, MethodName
+
 MIN_FRAMES, MAX_FRAMES = 2, 5000
 WAVELENGTH_UM = 0.55  # green light: the usual reference for diffraction
 # Bytes a stored frame takes per pixel, by format (JPEG q95 of a busy macro frame stays
@@ -90,7 +92,7 @@ class StackPlan(BaseModel):
     led_level: Annotated[float, Field(ge=0, le=1, allow_inf_nan=False)] = 1.0
     exposure: Exposure = Exposure()
     return_to_start: bool = True
-    method: Literal["pyramid", "depthmap"] = "pyramid"
+    method: MethodName = DEFAULT_METHOD
     outputs: list[OutputFormat] = Field(default_factory=lambda: list[OutputFormat](["jpg"]))
     depth_map: bool = True
     frame_format: Literal["jpg", "png", "tif"] = "jpg"

@@ -1,14 +1,27 @@
 #!/usr/bin/env python3
-"""Benchmark the stacker on 12 MP simulated stacks: speed, peak memory, quality.
+"""Benchmark the stacker on simulated stacks with ground truth: speed, peak memory, quality.
 
-Renders (once, cached) a 100-frame stack of the simulated bench scene at the Pi HQ
-camera's 4056×3040, then stacks evenly spaced subsets of 10, 30 and 100 frames with
-``macrorig stack`` in a child process, several runs each, and prints per subset the
-median wall time, seconds per frame, megapixel-frames per second, peak RSS of the child
-(``wait4`` rusage) and PSNR of the result against the renderer's ground truth.
+Default: the deep-stack series.  A 200-frame stack of the bench scene at the Pi HQ
+camera's 4056×3040 is rendered once (cached), then evenly spaced subsets of 10, 30 and
+200 frames covering the same depth are stacked with ``macrorig stack`` in a child
+process, several runs each; printed per subset: median wall time, seconds per frame,
+peak RSS of the child, PSNR against the renderer's ground truth, and how far the frames
+were put from where the renderer put them (median and worst frame, px).
 
-    python scripts/bench_stack.py                 # 10, 30, 100 frames, 3 runs each
-    python scripts/bench_stack.py --counts 10 30 --runs 5 --size 2028x1520
+``--anchors``: macrorig beside the anchor a user would pick instead,
+``align_image_stack -m -C`` + ``enfuse --hard-mask …`` (``stacker.measure.enfuse``), on
+the very same frame files in the same run: every scene kind of the renderer at 2–3 MP,
+plus the bench scene at 12 MP; per scene and tool: PSNR, halo PSNR (±12 px around depth
+jumps larger than 5 % of the depth range, from the true depth), wall time, peak RSS.
+
+    python scripts/bench_stack.py                          # 10, 30, 200 frames, 3 runs each
+    python scripts/bench_stack.py --counts 10 30 --runs 5 --size 2028x1520 --frames 60
+    python scripts/bench_stack.py --anchors                # 6 scenes + 12 MP bench
+    python scripts/bench_stack.py --anchors --kinds stalk layers --no-big
+    python scripts/bench_stack.py --anchors --baseline /tmp/main   # and today's macrorig
+
+Wall times and peak RSS are medians over ``--runs`` runs (the anchor: ``--anchor-runs``);
+other processes share the cores, so say so when quoting them.
 """
 
 from __future__ import annotations
@@ -17,156 +30,312 @@ import argparse
 import json
 import os
 import statistics
-import subprocess
 import sys
 import tempfile
-import time
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import cv2
 import numpy as np
+from bench_scenes import DEFAULT_CACHE, CachedStack, ensure_rendered, subset_indices
 
-from rig.sim.render import default_optics, ground_truth, make_scene, render_frame, scene_size_for
+from rig.sim.render import SCENE_KINDS
+from stacker.measure import enfuse
+from stacker.measure.child import run_measured
+from stacker.measure.quality import depth_edge_band, psnr
 
 ROOT = Path(__file__).resolve().parent.parent
+
+
+@dataclass
+class Score:
+    tool: str
+    scene: str
+    size: str
+    frames: int
+    psnr: float
+    halo_psnr: float
+    wall_s: float
+    peak_rss_mb: float
+    walls: list[float]
+    cpu_s: float = float("nan")
+    # Where the frames were put against where the renderer put them (px, worst corner):
+    # median and worst frame.
+    misregistration: tuple[float, float] = (float("nan"), float("nan"))
 
 
 def main() -> int:
     ap = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    ap.add_argument("--size", default="4056x3040")
-    ap.add_argument("--frames", type=int, default=100, help="frames rendered (the largest subset)")
-    ap.add_argument("--counts", type=int, nargs="+", default=[10, 30, 100])
-    ap.add_argument("--runs", type=int, default=3)
-    ap.add_argument("--scene", default="bench")
+    ap.add_argument("--size", default="4056x3040", help="the large frames (12 MP)")
+    ap.add_argument("--frames", type=int, default=200, help="large frames rendered")
+    ap.add_argument("--counts", type=int, nargs="+", default=[10, 30, 200])
+    ap.add_argument("--runs", type=int, default=3, help="macrorig runs per stack (median)")
+    ap.add_argument("--scene", default="bench", help="scene of the large stack")
     ap.add_argument("--method", default="pyramid")
+    ap.add_argument("--anchors", action="store_true", help="beside align_image_stack + enfuse")
+    ap.add_argument("--kinds", nargs="+", default=list(SCENE_KINDS), choices=SCENE_KINDS)
+    ap.add_argument("--scene-size", default="1920x1440", help="--anchors: the 2–3 MP scenes")
+    ap.add_argument("--scene-frames", type=int, default=20, help="--anchors: their frames")
+    ap.add_argument("--big-count", type=int, default=30, help="--anchors: frames at 12 MP")
+    ap.add_argument("--no-big", action="store_true", help="--anchors: skip the 12 MP stack")
+    ap.add_argument("--anchor-runs", type=int, default=1, help="--anchors: enfuse runs")
+    ap.add_argument("--json", type=Path, help="also write the figures here")
     ap.add_argument(
-        "--cache",
+        "--baseline",
         type=Path,
-        default=Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "macrorig-bench",
+        help="also run macrorig from this source tree (e.g. `git archive main` unpacked)",
     )
+    ap.add_argument("--cache", type=Path, default=DEFAULT_CACHE)
     args = ap.parse_args()
-    w, h = (int(v) for v in args.size.lower().split("x"))
-    cache = args.cache / f"{args.scene}-{w}x{h}-{args.frames}"
-    frames, rendered = ensure_rendered(cache, args.scene, (w, h), args.frames)
-    if rendered:
-        # Start afresh: a child's peak RSS (wait4) counts what it inherited at fork, and
-        # rendering left this process large.
-        os.execv(sys.executable, [sys.executable, *sys.argv])
-    print(
-        f"stack: {args.frames} frames of {w}×{h} ({w * h / 1e6:.1f} MP) '{args.scene}' in {cache}"
-    )
-    print(f"method {args.method}, {args.runs} run(s) per subset, {os.cpu_count()} cores\n")
-    header = (
-        f"{'frames':>6} {'wall s':>8} {'s/frame':>8} {'MPf/s':>7} {'peak RSS MB':>12} "
-        f"{'PSNR dB':>8} {'runs (s)':>24}"
-    )
-    print(header)
-    print("-" * len(header))
-    for count in args.counts:
-        if count > args.frames:
-            print(f"{count:>6}  (more than the {args.frames} rendered frames; skipped)")
-            continue
-        subset = [frames[i] for i in subset_indices(args.frames, count)]
-        walls, peaks, psnrs = [], [], []
-        for _ in range(args.runs):
-            wall, peak, psnr = run_once(subset, cache, args.method)
-            walls.append(wall)
-            peaks.append(peak)
-            psnrs.append(psnr)
-        med = statistics.median(walls)
-        print(
-            f"{count:>6} {med:8.1f} {med / count:8.2f} {count * w * h / 1e6 / med:7.1f} "
-            f"{statistics.median(peaks):12.0f} {statistics.median(psnrs):8.2f} "
-            f"{' '.join(f'{x:.1f}' for x in walls):>24}",
-            flush=True,
-        )
+    big = parse_size(args.size)
+    if args.anchors:
+        if gone := enfuse.missing():
+            raise SystemExit(f"{' and '.join(gone)} not found: {enfuse.INSTALL_HINT}")
+        scores = anchors(args, big)
+    else:
+        scores = series(args, big)
+    if args.json:
+        args.json.write_text(json.dumps([asdict(s) for s in scores], indent=1))
     return 0
 
 
-def subset_indices(total: int, count: int) -> list[int]:
-    return [round(i * (total - 1) / (count - 1)) for i in range(count)]
+def parse_size(text: str) -> tuple[int, int]:
+    w, h = (int(v) for v in text.lower().split("x"))
+    return w, h
 
 
-def ensure_rendered(
-    cache: Path, kind: str, size: tuple[int, int], count: int
-) -> tuple[list[Path], bool]:
-    """The frames' paths, and whether they had to be rendered now."""
-    meta = cache / "stack.json"
-    names = [cache / f"frame_{i:03d}.jpg" for i in range(count)]
-    if meta.exists() and all(p.exists() for p in names):
-        return names, False
-    cache.mkdir(parents=True, exist_ok=True)
-    optics = default_optics(size[0])
-    depth_range = (10.0, 12.0)
-    focus = np.linspace(9.9, 12.1, count)
-    scene_size = scene_size_for(size, optics, focus, depth_range)
-    started = time.monotonic()
-    print(f"rendering {count} frames of {size[0]}×{size[1]} into {cache} (once)…", flush=True)
-    scene = make_scene(kind, scene_size, seed=1, depth_range=depth_range)
-    transforms = []
-    for i, f in enumerate(focus):
-        frame = render_frame(scene, float(f), optics, seed=1000 + i, out_size=size)
-        cv2.imwrite(
-            str(names[i]),
-            cv2.cvtColor(frame.image, cv2.COLOR_RGB2BGR),
-            [cv2.IMWRITE_JPEG_QUALITY, 95],
-        )
-        transforms.append(frame.transform.tolist())
-        print(f"\r  {i + 1}/{count}", end="", flush=True)
-    print(f"\n  done in {time.monotonic() - started:.0f} s")
-    # Ground truth in the geometry of every frame that can be a subset's reference.
-    refs = {subset_indices(count, n)[n // 2] for n in range(2, count + 1)}
-    for r in sorted(refs):
-        truth = ground_truth(scene, np.asarray(transforms[r]), size)
-        cv2.imwrite(str(cache / f"truth_{r:03d}.png"), cv2.cvtColor(truth, cv2.COLOR_RGB2BGR))
-    meta.write_text(
-        json.dumps(
-            {"kind": kind, "size": size, "focus_mm": focus.tolist(), "transforms": transforms}
-        )
+def series(args: argparse.Namespace, size: tuple[int, int]) -> list[Score]:
+    stack, _ = ensure_rendered(args.scene, size, args.frames, cache=args.cache)
+    print(f"{args.frames} frames of {size[0]}×{size[1]} '{args.scene}', method {args.method}")
+    print(f"median of {args.runs} run(s) per subset, {os.cpu_count()} cores\n")
+    header = (
+        f"{'code':<9} {'frames':>6} {'wall s':>8} {'s/frame':>8} {'CPU s/frame':>12} "
+        f"{'peak RSS MB':>12} {'PSNR dB':>8} {'halo dB':>8} {'misreg px':>11} {'runs (s)':>24}"
     )
-    return names, True
+    print(header)
+    print("-" * len(header))
+    scores: list[Score] = []
+    for count in args.counts:
+        if count > args.frames:
+            print(f"{'':<9} {count:>6}  (more than the {args.frames} rendered frames; skipped)")
+            continue
+        subset = subset_indices(args.frames, count)
+        for code, tool in codes(args):
+            s, _ = macrorig(stack, subset, args.runs, args.method, code, tool)
+            scores.append(s)
+            print(
+                f"{tool:<9} {count:>6} {s.wall_s:8.1f} {s.wall_s / count:8.2f} "
+                f"{s.cpu_s / count:12.2f} {s.peak_rss_mb:12.0f} {s.psnr:8.2f} "
+                f"{s.halo_psnr:8.2f} {s.misregistration[0]:5.2f}/{s.misregistration[1]:5.2f} "
+                f"{' '.join(f'{x:.1f}' for x in s.walls):>24}",
+                flush=True,
+            )
+    return scores
 
 
-def run_once(frames: list[Path], cache: Path, method: str) -> tuple[float, float, float]:
+def codes(args: argparse.Namespace) -> list[tuple[Path, str]]:
+    """The source trees to run ``macrorig stack`` from: this one, and --baseline."""
+    return [(ROOT, "macrorig")] + ([(args.baseline, "today")] if args.baseline else [])
+
+
+def anchors(args: argparse.Namespace, big: tuple[int, int]) -> list[Score]:
+    small = parse_size(args.scene_size)
+    jobs = [(kind, small, args.scene_frames, args.scene_frames) for kind in args.kinds]
+    if not args.no_big:
+        jobs.append((args.scene, big, args.frames, args.big_count))
+    stacks = [ensure_rendered(kind, size, n, cache=args.cache)[0] for kind, size, n, _ in jobs]
+    print(
+        f"macrorig ({args.method}, median of {args.runs} runs) beside align_image_stack + "
+        f"enfuse (median of {args.anchor_runs}) on the same frames; {os.cpu_count()} cores.\n"
+        "enfuse@mr: enfuse on the frames as macrorig aligned them (the fusion alone)"
+        + (f"\ntoday: macrorig from {args.baseline}" if args.baseline else "")
+        + "\n"
+    )
+    tools = [tool for _, tool in codes(args)] + ["enfuse", "enfuse@mr"]
+    timed = [tool for tool in tools if tool != "enfuse@mr"]
+    names = " ".join(f"{t:>9}" for t in tools)
+    header = f"{'scene':<11} {'size':>9} {'frames':>6} | PSNR dB {names} | halo dB {names}"
+    header += f" | wall s {' '.join(f'{t:>8}' for t in timed)}"
+    header += f" | peak RSS MB {' '.join(f'{t:>8}' for t in timed)}"
+    print(header)
+    print("-" * len(header))
+    scores: list[Score] = []
+    for stack, (kind, _, rendered, count) in zip(stacks, jobs, strict=True):
+        subset = subset_indices(rendered, count)
+        row: dict[str, Score] = {}
+        for code, tool in codes(args):
+            row[tool], report = macrorig(stack, subset, args.runs, args.method, code, tool)
+            if tool == "macrorig":
+                ours = report
+        row["enfuse"] = anchor(stack, subset, args.anchor_runs)
+        row["enfuse@mr"] = enfuse_on_our_alignment(stack, subset, ours)
+        scores += row.values()
+        print(
+            f"{kind:<11} {size_label(stack):>9} {count:>6} | {'':7} "
+            + " ".join(f"{row[t].psnr:9.2f}" for t in tools)
+            + f" | {'':7} "
+            + " ".join(f"{row[t].halo_psnr:9.2f}" for t in tools)
+            + f" | {'':6} "
+            + " ".join(f"{row[t].wall_s:8.1f}" for t in timed)
+            + f" | {'':11} "
+            + " ".join(f"{row[t].peak_rss_mb:8.0f}" for t in timed),
+            flush=True,
+        )
+    for tool in tools:
+        mine = [s for s in scores if s.tool == tool]
+        halos = [s.halo_psnr for s in mine if not np.isnan(s.halo_psnr)]
+        overall = statistics.mean(s.psnr for s in mine)
+        print(
+            f"mean {tool:<9}: PSNR {overall:.2f} dB, "
+            f"halo PSNR {statistics.mean(halos):.2f} dB ({len(halos)} scenes with depth jumps)"
+        )
+    return scores
+
+
+def macrorig(
+    stack: CachedStack,
+    subset: list[int],
+    runs: int,
+    method: str,
+    code: Path = ROOT,
+    tool: str = "macrorig",
+) -> tuple[Score, dict]:
+    """``macrorig stack`` run from the source tree ``code``: the median run's figures, and
+    the stack report (crop, reference, warps)."""
+    frames = [stack.frames[i] for i in subset]
+    walls, peaks, cpus = [], [], []
     with tempfile.TemporaryDirectory(prefix="macrorig-bench-") as tmp:
         out, rep = Path(tmp) / "out.png", Path(tmp) / "report.json"
-        cmd = [
-            sys.executable,
-            "-m",
-            "rig",
-            "stack",
-            *map(str, frames),
-            "-o",
-            str(out),
-            "--method",
-            method,
-            "--report",
-            str(rep),
-        ]
-        started = time.monotonic()
-        proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL)
-        _, status, usage = os.wait4(proc.pid, 0)
-        wall = time.monotonic() - started
-        if status != 0:
-            raise SystemExit(f"macrorig stack failed (status {status})")
+        cmd = [sys.executable, "-m", "rig", "stack", *map(str, frames), "-o", str(out)]
+        cmd += ["--method", method, "--report", str(rep)]
+        for _ in range(runs):
+            # ``python -m`` puts the working directory first on the path: ``code``'s
+            # rig and stacker are what runs.
+            run = run_measured(cmd, cwd=code).check(f"macrorig stack ({code})")
+            walls.append(run.wall_s)
+            peaks.append(run.peak_rss_mb)
+            cpus.append(run.cpu_s)
         report = json.loads(rep.read_text())
-        ref_index = int(frames[report["reference"]].stem.split("_")[1])
-        truth = cv2.imread(str(cache / f"truth_{ref_index:03d}.png"))
-        c = report["crop"]
-        truth = truth[c["y"] : c["y"] + c["height"], c["x"] : c["x"] + c["width"]]
-        result = cv2.imread(str(out))
-        return wall, usage.ru_maxrss / 1024, psnr(result, truth)
+        result = read_rgb(out)
+    c = report["crop"]
+    quality = score(stack, subset[report["reference"]], result, (c["x"], c["y"]))
+    figures = summary(tool, stack, subset, quality, walls, peaks, cpus)
+    figures.misregistration = misregistration(stack, subset, report)
+    return figures, report
 
 
-def psnr(a: np.ndarray, b: np.ndarray) -> float:
-    """Row by row, so this process stays small (see ``main``)."""
-    total = 0.0
-    for ra, rb in zip(a, b, strict=True):
-        d = ra.astype(np.float32) - rb.astype(np.float32)
-        total += float(np.dot(d.ravel(), d.ravel()))
-    return float(10 * np.log10(255.0**2 * a.size / total))
+def misregistration(stack: CachedStack, subset: list[int], report: dict) -> tuple[float, float]:
+    """Median and worst over the fused frames of the largest distance (px), over the
+    frame's corners, between where macrorig's warp and the renderer's put a pixel."""
+    w, h = stack.size
+    corners = np.array([[0, 0, 1], [w - 1, 0, 1], [0, h - 1, 1], [w - 1, h - 1, 1]], float).T
+
+    def full(m: np.ndarray) -> np.ndarray:
+        return np.vstack([m, [0.0, 0.0, 1.0]])
+
+    reference = full(stack.transform(subset[report["reference"]]))
+    errors = []
+    for i, frame in enumerate(report["frames"]):
+        if frame["status"] == "fused":
+            true = full(stack.transform(subset[i])) @ np.linalg.inv(reference)
+            est = full(np.asarray(frame["warp"], np.float64))
+            errors.append(float(np.hypot(*((est - true) @ corners)[:2]).max()))
+    return float(np.median(errors)), float(max(errors))
+
+
+def anchor(stack: CachedStack, subset: list[int], runs: int) -> Score:
+    frames = [stack.frames[i] for i in subset]
+    walls, peaks = [], []
+    for _ in range(runs):
+        with tempfile.TemporaryDirectory(prefix="macrorig-enfuse-") as tmp:
+            try:
+                result = enfuse.align_and_fuse(frames, Path(tmp))
+            except RuntimeError as exc:  # align_image_stack gives up on some stacks
+                print(f"{stack.kind}: {exc}", file=sys.stderr)
+                nan = float("nan")
+                return summary("enfuse", stack, subset, (nan, nan), [nan], [nan])
+        walls.append(result.wall_s)
+        peaks.append(result.peak_rss_mb)
+    quality = score(stack, subset[0], result.image, result.offset)
+    return summary("enfuse", stack, subset, quality, walls, peaks)
+
+
+def enfuse_on_our_alignment(stack: CachedStack, subset: list[int], report: dict) -> Score:
+    """enfuse on the frames warped (and gain-corrected) as macrorig registered them, cropped
+    like macrorig's result: the same alignment, so only the fusion differs."""
+    with tempfile.TemporaryDirectory(prefix="macrorig-enfuse-") as tmp:
+        paths = []
+        for i, frame in enumerate(report["frames"]):
+            if frame["status"] != "fused":
+                continue
+            img = cv2.cvtColor(read_rgb(stack.frames[subset[i]]), cv2.COLOR_RGB2BGR)
+            m = np.asarray(frame["warp"], np.float64)
+            img = cv2.warpAffine(
+                img,
+                m,
+                stack.size,
+                flags=cv2.INTER_CUBIC | cv2.WARP_INVERSE_MAP,
+                borderMode=cv2.BORDER_REFLECT101,
+            )
+            img = cv2.convertScaleAbs(img, alpha=frame["gain"])
+            paths.append(Path(tmp) / f"frame_{i:04d}.tif")
+            cv2.imwrite(str(paths[-1]), img)
+        result = enfuse.fuse(paths, Path(tmp))
+    c = report["crop"]
+    image = result.image[c["y"] : c["y"] + c["height"], c["x"] : c["x"] + c["width"]]
+    quality = score(stack, subset[report["reference"]], image, (c["x"], c["y"]))
+    return summary("enfuse@mr", stack, subset, quality, [result.wall_s], [result.peak_rss_mb])
+
+
+def summary(
+    tool: str,
+    stack: CachedStack,
+    subset: list[int],
+    quality: tuple[float, float],
+    walls: list[float],
+    peaks: list[float],
+    cpus: list[float] | None = None,
+) -> Score:
+    """One tool's figures on one stack: quality, and the median of its runs."""
+    cpu = statistics.median(cpus) if cpus else float("nan")
+    return Score(
+        tool,
+        stack.kind,
+        size_label(stack),
+        len(subset),
+        *quality,
+        statistics.median(walls),
+        statistics.median(peaks),
+        walls,
+        cpu,
+    )
+
+
+def score(
+    stack: CachedStack, reference: int, image: np.ndarray, offset: tuple[int, int]
+) -> tuple[float, float]:
+    """(PSNR, halo PSNR) of ``image`` whose first pixel is ``offset`` in frame
+    ``reference``'s geometry; the halo band is found on the whole frame, then cropped."""
+    x, y = offset
+    h, w = image.shape[:2]
+    region = (slice(y, y + h), slice(x, x + w))
+    truth = stack.truth(reference)[region]
+    band = depth_edge_band(stack.truth_depth(reference), stack.depth_span)[region]
+    halo = psnr(image, truth, band) if band.any() else float("nan")  # no depth jumps
+    return psnr(image, truth), halo
+
+
+def read_rgb(path: Path) -> np.ndarray:
+    img = cv2.imread(str(path))
+    if img is None:
+        raise SystemExit(f"{path}: cannot be read")
+    return cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
+
+
+def size_label(stack: CachedStack) -> str:
+    return f"{stack.size[0]}x{stack.size[1]}"
 
 
 if __name__ == "__main__":

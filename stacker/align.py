@@ -1,4 +1,4 @@
-"""Registration of one frame to its neighbour: similarity warp + brightness gain.
+"""Registration of one frame to an earlier one: similarity warp + brightness gain.
 
 Inverse-compositional Lucas–Kanade on reduced grey copies ("proxies"), coarse to fine.
 The similarity model (uniform scale, rotation, shift — what a camera moving on a rail
@@ -27,15 +27,15 @@ _PRESMOOTH = 0.8
 
 
 class RegistrationError(Exception):
-    """A frame could not be registered to its neighbour (reason in the message)."""
+    """A frame could not be registered to the earlier frame (reason in the message)."""
 
 
 @dataclass(frozen=True)
 class Limits:
-    """What a neighbour-to-neighbour step on a focus rail can plausibly do."""
+    """What a step of a few frames on a focus rail can plausibly do."""
 
     min_correlation: float = 0.5
-    max_scale_step: float = 0.08  # relative magnification change between neighbours
+    max_scale_step: float = 0.08  # relative magnification change between the two frames
     max_rotation_deg: float = 3.0
     max_shift_fraction: float = 0.15  # of the frame width
 
@@ -80,6 +80,9 @@ class _Level:
             self._steepest = sd
         return self._steepest
 
+    def forget(self) -> None:
+        self._steepest = None
+
 
 class Proxy:
     """A reduced, grey, float32 copy of a frame and its coarser levels."""
@@ -99,6 +102,12 @@ class Proxy:
     @property
     def image(self) -> np.ndarray:
         return self.levels[0].image
+
+    def forget_gradients(self) -> None:
+        """Drop what serving as a template cached (four floats a pixel): a template kept
+        for several frames is cheaper to recompute than to hold through fusion."""
+        for level in self.levels:
+            level.forget()
 
     def level_factor(self, level: int) -> float:
         """Proxy pixels per frame pixel at ``level``."""
@@ -166,8 +175,9 @@ def _lk_level(
         hessian = (weighted @ sd.T).astype(np.float64)
         delta = np.linalg.pinv(hessian) @ (weighted @ error).astype(np.float64)
         warp = warp @ np.linalg.inv(_similarity_about(delta, template.centre))
-        # Converged when the update moves no pixel by more than 1/500 px.
-        if abs(delta[0]) * w + abs(delta[1]) * w + abs(delta[2]) + abs(delta[3]) < 2e-3:
+        # Converged when the update moves no pixel by more than 1/100 px (of the proxy:
+        # 1/25 px at 12 MP); 1/500 cost 40 % more iterations for no measurable gain.
+        if abs(delta[0]) * w + abs(delta[1]) * w + abs(delta[2]) + abs(delta[3]) < 1e-2:
             break
     return warp, corr
 
@@ -217,7 +227,7 @@ def _check_plausible(warp: Matrix, corr: float, size: tuple[int, int], limits: L
     if not np.isfinite(warp).all():
         raise RegistrationError("alignment diverged")
     if corr < limits.min_correlation:
-        raise RegistrationError(f"too different from its neighbour (correlation {corr:.2f})")
+        raise RegistrationError(f"too different from the frame before it (correlation {corr:.2f})")
     if abs(scale - 1.0) > limits.max_scale_step:
         raise RegistrationError(f"implausible magnification change ({(scale - 1) * 100:+.1f} %)")
     if abs(np.degrees(angle)) > limits.max_rotation_deg:

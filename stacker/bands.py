@@ -31,6 +31,8 @@ class TileBands:
     chroma: list[np.ndarray]
     luma_low: np.ndarray
     chroma_low: np.ndarray
+    luma_half: np.ndarray  # Gaussian level 1 of luma: brightness on the decision grid
+    gain: float  # applied to the frame's values (full scale is FULL_SCALE × gain)
 
 
 def warp_tile(src: np.ndarray, warp: Matrix | None, outer: Rect, interpolation: int) -> np.ndarray:
@@ -100,7 +102,14 @@ def decompose_tile(rgb: np.ndarray, gain: float, bgr: bool) -> TileBands:
     g_chroma = gaussian_levels(chroma_full, TILE_LEVELS)
     l_luma = laplacian_bands(g_luma)
     l_chroma = laplacian_bands(g_chroma)
-    return TileBands(luma=l_luma, chroma=l_chroma, luma_low=g_luma[-1], chroma_low=g_chroma[-1])
+    return TileBands(
+        luma=l_luma,
+        chroma=l_chroma,
+        luma_low=g_luma[-1],
+        chroma_low=g_chroma[-1],
+        luma_half=g_luma[1],
+        gain=gain,
+    )
 
 
 def collapse(low: np.ndarray, bands: list[np.ndarray]) -> np.ndarray:

@@ -1,9 +1,9 @@
 """Per-frame focus measure on a coarse grid, and the depth map it yields.
 
 The measure is band-pass energy of the aligned grey proxy, smoothed: "how much fine
-detail does this frame show around here".  It drives the coarse pyramid levels (so a
-defocused bright edge cannot win over the frame where that edge is sharp — the halo
-trap), the depth-map fusion method, and the optional depth-map output.
+detail does this frame show around here".  A running argmax of it is the optional
+depth-map output, and what fusion methods that decide on depth (``uses_focus``, such as
+"depthmap") decide from.
 """
 
 from __future__ import annotations

@@ -15,8 +15,8 @@ import cv2
 import numpy as np
 
 from stacker.bands import fixed_ycc_to_rgb16
+from stacker.compand import expand
 from stacker.geometry import Rect
-from stacker.merge import expand
 
 _BAND_ROWS = 128
 

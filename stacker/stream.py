@@ -1,8 +1,9 @@
 """The streaming stacker: frames in one at a time, one fused image out.
 
-``Stream.add(frame)`` registers the frame to its neighbour and merges it into the fused
-pyramid before returning, so the result is ready moments after the last frame.  Memory
-is fixed by the frame size, never by the number of frames.
+``Stream.add(frame)`` registers the frame (to the one before it, or in a long stack to a
+recent keyframe: ``stacker.chain``) and merges it into the fused pyramid before returning,
+so the result is ready moments after the last frame.  Memory is fixed by the frame size,
+never by the number of frames.
 
 The output geometry is the reference frame's (by default the middle one).  Frames that
 arrive before the reference are registered at once but fused only when the reference
@@ -23,24 +24,22 @@ import cv2
 import numpy as np
 
 from stacker import focus, geometry
-from stacker.align import Proxy, RegistrationError, register
+from stacker.align import Proxy, RegistrationError
 from stacker.bands import TILE_LEVELS, decompose_tile, fixed_ycc_to_rgb16, warp_tile
+from stacker.chain import RegistrationChain
 from stacker.focus import DepthTracker
 from stacker.geometry import Matrix, Rect
-from stacker.merge import Fusion, SharpestNeighbourhood, SmoothDepth
+from stacker.methods import DEFAULT_METHOD, METHOD_NAMES, METHODS, FusionMethod, MethodName
+from stacker.methods.base import FrameContext
+from stacker.pyramid import FusedPyramid
 from stacker.result import FusedImage, StackResult
 from stacker.tiles import level_size, scale_rect, tile_grid
 
-Method = Literal["pyramid", "depthmap"]
 Reference = int | Literal["first", "middle", "last"]
-METHODS: tuple[Method, ...] = ("pyramid", "depthmap")
 
 # A tile's margin: the pyramid's filters need ~24 px of context for the levels merged in
 # tiles, plus whatever the decision rule looks at (a multiple of 8 keeps the level grids).
 _PYRAMID_CONTEXT = 24
-# Focus-measure smoothing (focus-grid pixels = 4 frame pixels): light for the pyramid
-# method's coarse levels and the depth output, heavy for the depth-map method.
-_FOCUS_SIGMA = {"pyramid": 2.0, "depthmap": 6.0}
 
 
 class StackError(Exception):
@@ -53,7 +52,7 @@ def default_workers() -> int:
 
 @dataclass(frozen=True)
 class StackOptions:
-    method: Method = "pyramid"
+    method: MethodName = DEFAULT_METHOD
     align: bool = True
     crop: bool = True  # crop to the area every fused frame covers
     depth_map: bool = False
@@ -77,16 +76,6 @@ class FrameReport:
     correlation: float | None = None
 
 
-@dataclass
-class _Link:
-    """Registration of a frame to the frame before it in the chain (its template)."""
-
-    template: int
-    warp: Matrix  # template pixel → this frame's pixel
-    gain: float  # this frame × gain ≈ template's brightness
-    correlation: float
-
-
 class Stream:
     """Align and fuse frames as they arrive.  Not thread-safe: one owner calls it."""
 
@@ -100,7 +89,8 @@ class Stream:
     ) -> None:
         self.options = options or StackOptions()
         if self.options.method not in METHODS:
-            raise StackError(f"unknown method {self.options.method!r} (use pyramid or depthmap)")
+            names = " or ".join(METHOD_NAMES)
+            raise StackError(f"unknown method {self.options.method!r} (use {names})")
         if count is not None and count < 1:
             raise StackError("count must be positive")
         self.count = count
@@ -108,14 +98,12 @@ class Stream:
         self._reference = _resolve_reference(reference, count) if self.options.align else 0
         self._reference_requested = reference
         self.reports: list[FrameReport] = []
-        self._links: dict[int, _Link] = {}
-        self._placed: dict[int, tuple[Matrix, float]] = {}  # index → (warp, gain) once known
+        self._chain = RegistrationChain(count)
         self._deferred: dict[int, Path] = {}
-        self._last_good: tuple[int, Proxy] | None = None
-        self._last_step: Matrix | None = None
         self._size: tuple[int, int] | None = None
         self._dtype: np.dtype | None = None
-        self._fusion: Fusion | None = None
+        self._pyramid: FusedPyramid | None = None
+        self._method: FusionMethod | None = None
         self._depth: DepthTracker | None = None
         self._coverage: Rect | None = None
         self._spill: tempfile.TemporaryDirectory[str] | None = None
@@ -161,21 +149,20 @@ class Stream:
         self._check_frame(frame, index)
         proxy = Proxy.from_frame(frame, self.bgr)
         report = FrameReport(index=index, status="deferred", name=name)
-        if self.options.align and self._last_good is not None:
+        if self.options.align:
             try:
-                link = self._register(proxy)
+                link = self._chain.add(index, proxy)
             except RegistrationError as exc:
                 report = replace(report, status="skipped", reason=str(exc))
                 self.reports.append(report)
                 return report
-            self._links[index] = link
-            report = replace(report, correlation=link.correlation)
-        self._last_good = (index, proxy)
+            if link is not None:
+                report = replace(report, correlation=link.correlation)
         self.reports.append(report)
         if index < self._reference:
             self._defer(index, frame, source)
         elif index == self._reference:
-            self._placed[index] = (geometry.identity(), 1.0)
+            self._chain.place_identity(index)
             self._fuse(index, frame, proxy)
             del frame  # before the deferred frames are read back
             self._fuse_deferred()
@@ -186,9 +173,9 @@ class Stream:
 
     def preview(self, max_width: int = 640) -> np.ndarray | None:
         """The fused image so far, small (uint8, frame channel order); None before any."""
-        if self._fusion is None or self._fusion.frames == 0 or self._size is None:
+        if self._pyramid is None or self._pyramid.frames == 0 or self._size is None:
             return None
-        luma, chroma = self._fusion.preview()
+        luma, chroma = self._pyramid.preview()
         img = cv2.convertScaleAbs(
             fixed_ycc_to_rgb16(luma, chroma.astype(np.float32), self.bgr), alpha=1.0 / 257.0
         )
@@ -208,13 +195,14 @@ class Stream:
         try:
             if self._reference >= len(self.reports):
                 self._rebase_reference()
-            if self._fusion is None or self.fused < 2:
+            if self._pyramid is None or self.fused < 2:
                 usable = self.fused
                 raise StackError(f"need at least two frames that could be aligned; got {usable}")
             assert self._size is not None
             crop = self._crop()
-            fused = FusedImage(*self._fusion.collapse(), crop=crop, bgr=self.bgr)
-            self._fusion = None
+            self._method = None  # its decision state, before the memory-hungry collapse
+            fused = FusedImage(*self._pyramid.collapse(), crop=crop, bgr=self.bgr)
+            self._pyramid = None
             depth = None
             if self._depth is not None and self.options.depth_map:
                 depth = self._depth.depth_map(
@@ -260,25 +248,11 @@ class Stream:
         elif frame.dtype != self._dtype:
             raise StackError(f"frame {index} is {frame.dtype}, the first frame is {self._dtype}")
 
-    def _register(self, proxy: Proxy) -> _Link:
-        assert self._last_good is not None
-        template_index, template = self._last_good
-        try:
-            reg = register(template, proxy, init=self._last_step)
-        except RegistrationError:
-            if self._last_step is None:
-                raise
-            reg = register(template, proxy)  # the previous step was no good guess
-        self._last_step = reg.warp
-        return _Link(template_index, reg.warp, reg.gain, reg.correlation)
-
     def _place_after(self, index: int) -> None:
         if not self.options.align:
-            self._placed[index] = (geometry.identity(), 1.0)
-            return
-        link = self._links[index]
-        warp_t, gain_t = self._placed[link.template]
-        self._placed[index] = (link.warp @ warp_t, gain_t * link.gain)
+            self._chain.place_identity(index)
+        elif not self._chain.place_forward(index):
+            raise AssertionError(f"frame {index} follows the reference but is not chained")
 
     def _rebase_reference(self) -> None:
         """The planned reference never came (a cancelled capture): use the middle of what
@@ -287,14 +261,15 @@ class Stream:
         if not good:
             return
         self._reference = good[len(good) // 2]
-        self._placed[self._reference] = (geometry.identity(), 1.0)
-        # Frames after the new reference chain forwards; those before are fused below.
-        for index in sorted(i for i in self._deferred if i > self._reference):
-            if index in self._links and self._links[index].template in self._placed:
-                self._place_after(index)
+        self._chain.place_identity(self._reference)
+        if self.options.align:
+            self._chain.place_reachable(self._deferred)
+        else:
+            for index in self._deferred:
+                self._chain.place_identity(index)
         self._fuse_from_disk(self._reference)
         for index in sorted(i for i in self._deferred if i > self._reference):
-            if index in self._placed:
+            if index in self._chain.placed:
                 self._fuse_from_disk(index)
             else:
                 self._skip(index, "could not be chained to the reference frame")
@@ -302,15 +277,12 @@ class Stream:
 
     def _fuse_deferred(self) -> None:
         """Place and fuse the frames that came before the reference, nearest first."""
-        current = self._reference
-        while current in self._links and (t := self._links[current].template) in self._deferred:
-            link = self._links[current]
-            warp_c, gain_c = self._placed[current]
-            self._placed[t] = (np.linalg.inv(link.warp) @ warp_c, gain_c / link.gain)
-            self._fuse_from_disk(t)
-            current = t
-        for index in list(self._deferred):
-            self._skip(index, "could not be chained to the reference frame")
+        self._chain.place_reachable(self._deferred)
+        for index in sorted(self._deferred, reverse=True):
+            if index in self._chain.placed:
+                self._fuse_from_disk(index)
+            else:
+                self._skip(index, "could not be chained to the reference frame")
 
     def _skip(self, index: int, reason: str) -> None:
         self._deferred.pop(index, None)
@@ -341,7 +313,7 @@ class Stream:
     # -- fusion ------------------------------------------------------------------------
     def _fuse(self, index: int, frame: np.ndarray, proxy: Proxy) -> None:
         assert self._size is not None
-        warp, gain = self._placed[index]
+        warp, gain = self._chain.placed[index]
         is_identity = np.allclose(warp, geometry.identity(), atol=1e-9)
         valid = (
             None if is_identity else geometry.covered_rect(warp, self._size, self._size, pad=2.0)
@@ -351,27 +323,25 @@ class Stream:
         ):
             self._skip(index, "shares too little area with the reference frame")
             return
-        if self._fusion is None:
-            cls = SmoothDepth if self.options.method == "depthmap" else SharpestNeighbourhood
-            self._fusion = cls(self._size)
+        if self._pyramid is None:
+            self._pyramid = FusedPyramid(self._size)
+            self._method = METHODS[self.options.method](self._size)
             grid = level_size(self._size, focus.FOCUS_LEVEL)
             self._depth = DepthTracker((grid[1], grid[0]))
-        assert self._depth is not None
-        guide = None
-        depthmap = self.options.method == "depthmap"
-        if depthmap or self.options.depth_map:
+        assert self._depth is not None and self._method is not None
+        wins = None
+        if self._method.uses_focus or self.options.depth_map:
             measure = focus.measure(
                 proxy,
                 None if is_identity else warp,
                 gain,
                 self._size,
-                _FOCUS_SIGMA[self.options.method],
+                self._method.focus_sigma,
                 valid,
             )
             wins = self._depth.update(measure, index)
-            if depthmap:
-                guide = cv2.GaussianBlur(wins.astype(np.float32), (0, 0), 1.0)
-        self._merge_tiles(frame, None if is_identity else warp, gain, valid, guide)
+        self._method.start_frame(FrameContext(wins, self._pyramid.low_luma()))
+        self._merge_tiles(frame, None if is_identity else warp, gain, valid)
         whole = Rect(0, 0, *self._size)
         self._coverage = (valid or whole).intersect(self._coverage or whole)
         self.reports[index] = replace(self.reports[index], status="fused", warp=warp, gain=gain)
@@ -382,22 +352,21 @@ class Stream:
         warp: Matrix | None,
         gain: float,
         valid: Rect | None,
-        guide: np.ndarray | None,
     ) -> None:
-        assert self._size is not None and self._fusion is not None
-        fusion = self._fusion
+        assert self._size is not None and self._pyramid is not None and self._method is not None
+        pyramid, method = self._pyramid, self._method
         lw, lh = level_size(self._size, TILE_LEVELS)
         low_luma = np.zeros((lh, lw), np.int16)
         low_chroma = np.zeros((lh, lw, 2), np.int16)
         low_weight = np.zeros((lh, lw), np.float32)
         interp = cv2.INTER_CUBIC if self.options.interpolation == "cubic" else cv2.INTER_LINEAR
-        margin = -(-(fusion.reach + _PYRAMID_CONTEXT) // 8) * 8
+        margin = -(-(method.reach + _PYRAMID_CONTEXT) // 8) * 8
         tiles = tile_grid(self._size, self.options.tile, margin, 1 << TILE_LEVELS)
 
         def work(tile_index: int) -> None:
             tile = tiles[tile_index]
             bands = decompose_tile(warp_tile(frame, warp, tile.outer, interp), gain, self.bgr)
-            weight = fusion.merge_tile(tile, bands, valid, guide)
+            weight = pyramid.merge_tile(tile, bands, method.tile_weights(tile, bands, valid))
             low = scale_rect(tile.inner, TILE_LEVELS)
             inner = tile.inner_in_outer(TILE_LEVELS)
             rows, cols = slice(low.y0, low.y1), slice(low.x0, low.x1)
@@ -411,7 +380,8 @@ class Stream:
         else:
             for _ in self._pool.map(work, range(len(tiles))):
                 pass
-        fusion.merge_coarse(low_luma, low_chroma, low_weight)
+        pyramid.merge_coarse(low_luma, low_chroma, low_weight)
+        method.end_frame()
 
     def _crop(self) -> Rect:
         assert self._size is not None

@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from rig.jobs.schedule import unbounded_problem
 from rig.jobs.view import JobView
 from rig.plan import StackPlan
+from stacker.methods import MethodName
 
 Finite = Annotated[float, Field(allow_inf_nan=False)]
 
@@ -32,7 +33,7 @@ class JobRequest(Strict):
 
 
 class RestackRequest(Strict):
-    method: Literal["pyramid", "depthmap"] | None = None
+    method: MethodName | None = None
 
 
 class JobOut(JobView):
