@@ -106,7 +106,9 @@ class Rig:
             hardware_error=self.hardware_error,
         )
         self.jobs = JobCommands(self.store, self.runner, RigLimits.of(self.config, self.simulate))
-        self.scheduler = Scheduler(self.store, self.bus, self.jobs.submit_preset, self.runner.busy)
+        self.scheduler = Scheduler(
+            self.store, self.bus, self.jobs.submit_scheduled, self.runner.busy
+        )
         self.callbacks = CallbackSender(self.bus, self.store)
         if start_runner:
             self.runner.start()
@@ -418,7 +420,10 @@ class Rig:
         return self.scheduler.create(spec)
 
     def enable_schedule(self, schedule_id: str, enabled: bool) -> Schedule:
-        return self.store.update_schedule(schedule_id, enabled=enabled)
+        """Pause or enable a schedule; enabling clears the error it was paused with."""
+        if enabled:
+            return self.store.update_schedule(schedule_id, enabled=True, error=None)
+        return self.store.update_schedule(schedule_id, enabled=False)
 
     def delete_schedule(self, schedule_id: str) -> None:
         self.store.delete_schedule(schedule_id)

@@ -67,9 +67,14 @@ CREATE TABLE IF NOT EXISTS schedules (
     skipped INTEGER NOT NULL DEFAULT 0,
     enabled INTEGER NOT NULL DEFAULT 1,
     created REAL NOT NULL,
-    last_job TEXT
+    last_job TEXT,
+    error TEXT
 );
 """
+
+# Columns added after a table's first release: (table, column, declaration), added to an
+# older database when it is opened.
+_ADDED_COLUMNS = (("schedules", "error", "TEXT"),)
 
 
 class JobRecord(BaseModel):
@@ -113,6 +118,19 @@ class Preset:
 
 
 @dataclass(frozen=True)
+class ScheduleSlot:
+    """A schedule's slot taken by the job created with it: the schedule's ``next_at``
+    must still be ``expect_next_at`` (so one slot starts one job), and becomes
+    ``next_at``; its run is counted in the job's transaction."""
+
+    schedule_id: str
+    expect_next_at: float
+    next_at: float
+    skipped: int
+    finished: bool
+
+
+@dataclass(frozen=True)
 class Schedule:
     id: str
     preset: str
@@ -125,6 +143,7 @@ class Schedule:
     enabled: bool
     created: float
     last_job: str | None
+    error: str | None = None  # why the rig paused it (it stays paused until enabled again)
 
     @property
     def finished(self) -> bool:
@@ -157,6 +176,13 @@ class Store:
             self._db.execute("PRAGMA synchronous=FULL")  # a job's state must survive power loss
             self._db.execute("PRAGMA busy_timeout=5000")
             self._db.executescript(_SCHEMA)
+            self._add_missing_columns()
+
+    def _add_missing_columns(self) -> None:
+        for table, column, declaration in _ADDED_COLUMNS:
+            have = {r["name"] for r in self._db.execute(f"PRAGMA table_info({table})")}
+            if column not in have:
+                self._db.execute(f"ALTER TABLE {table} ADD COLUMN {column} {declaration}")
 
     def close(self) -> None:
         with self._lock:
@@ -193,9 +219,12 @@ class Store:
         schedule_id: str | None = None,
         source_job: str | None = None,
         job_id: str | None = None,
+        slot: ScheduleSlot | None = None,
     ) -> tuple[Job, bool]:
         """Insert a queued job; with an idempotency key already used, return that job
-        instead.  Returns (job, created)."""
+        instead.  Returns (job, created).  With a schedule ``slot``, the schedule's run
+        is counted in the same transaction: the job and the count exist together or not
+        at all (:class:`Conflict` if the slot was taken or the schedule changed)."""
         with self._tx() as db:
             if idempotency_key is not None:
                 row = db.execute(
@@ -221,8 +250,37 @@ class Store:
                     source_job,
                 ),
             )
+            if slot is not None and not self._take_slot(db, slot, jid):
+                raise Conflict(f"schedule {slot.schedule_id}'s slot was taken, paused or deleted")
             row = db.execute("SELECT * FROM jobs WHERE id = ?", (jid,)).fetchone()
         return _job(row), True
+
+    @staticmethod
+    def _take_slot(db: sqlite3.Connection, slot: ScheduleSlot, job_id: str | None) -> bool:
+        """Move the schedule past ``slot`` (a run if ``job_id``, else a skip) — only if
+        no one else did: its ``next_at`` is still the slot's and it is enabled."""
+        cur = db.execute(
+            "UPDATE schedules SET next_at = ?, runs = runs + ?, skipped = ?, "
+            "last_job = COALESCE(?, last_job), enabled = ?, error = NULL "
+            "WHERE id = ? AND next_at = ? AND enabled = 1",
+            (
+                slot.next_at,
+                0 if job_id is None else 1,
+                slot.skipped,
+                job_id,
+                0 if slot.finished else 1,
+                slot.schedule_id,
+                slot.expect_next_at,
+            ),
+        )
+        return cur.rowcount == 1
+
+    def skip_slot(self, slot: ScheduleSlot) -> Schedule | None:
+        """Count ``slot`` as skipped; None if it was taken, paused or deleted meanwhile."""
+        with self._tx() as db:
+            if not self._take_slot(db, slot, None):
+                return None
+        return self.schedule(slot.schedule_id)
 
     def job(self, job_id: str) -> Job:
         with self._lock:
@@ -384,7 +442,7 @@ class Store:
         return [_schedule(r) for r in rows]
 
     def update_schedule(self, schedule_id: str, **fields: Any) -> Schedule:
-        allowed = {"next_at", "runs", "skipped", "enabled", "last_job"}
+        allowed = {"next_at", "runs", "skipped", "enabled", "last_job", "error"}
         if set(fields) - allowed:
             raise TypeError(f"cannot update {sorted(set(fields) - allowed)}")
         sets = ", ".join(f"{k} = ?" for k in fields)
@@ -436,4 +494,5 @@ def _schedule(row: sqlite3.Row) -> Schedule:
         enabled=bool(row["enabled"]),
         created=row["created"],
         last_job=row["last_job"],
+        error=row["error"],
     )

@@ -18,7 +18,7 @@ from rig.jobs.preflight import PlanEstimate, RigLimits, preflight
 from rig.jobs.runner import Runner
 from rig.jobs.state import JobState
 from rig.plan import MIN_FRAMES, PlanError, StackPlan
-from rig.store import Job, Store
+from rig.store import Job, ScheduleSlot, Store
 
 
 class JobCommands:
@@ -37,10 +37,24 @@ class JobCommands:
         *,
         idempotency_key: str | None = None,
         callback_url: str | None = None,
-        schedule_id: str | None = None,
     ) -> tuple[Job, bool]:
         """Queue a stack (checks it first).  Returns (job, created): a repeated
         idempotency key returns the first job instead of queueing another."""
+        return self._submit(plan, idempotency_key, callback_url, None)
+
+    def submit_scheduled(self, preset: str, slot: ScheduleSlot) -> Job:
+        """Queue the preset for a schedule's ``slot``, counted in the job's own
+        transaction (:class:`Conflict` if the slot was taken meanwhile)."""
+        job, _ = self._submit(self.preset_plan(preset), None, None, slot)
+        return job
+
+    def _submit(
+        self,
+        plan: StackPlan,
+        idempotency_key: str | None,
+        callback_url: str | None,
+        slot: ScheduleSlot | None,
+    ) -> tuple[Job, bool]:
         if idempotency_key is not None:
             existing = self.store.job_by_idempotency_key(idempotency_key)
             if existing is not None:
@@ -54,7 +68,8 @@ class JobCommands:
             frames_planned=plan.frame_count,
             idempotency_key=idempotency_key,
             callback_url=callback_url,
-            schedule_id=schedule_id,
+            schedule_id=slot.schedule_id if slot else None,
+            slot=slot,
         )
         if created:
             self._queued(job)
