@@ -28,7 +28,7 @@ def assert_one_line(code: int, err: str, expected: str) -> None:
 class NotARig(BaseHTTPRequestHandler):
     """Answers every POST with 200 and an HTML page, as a router's login page would."""
 
-    def do_POST(self) -> None:  # noqa: N802 (the standard library's name)
+    def do_POST(self) -> None:
         self.rfile.read(int(self.headers.get("Content-Length", 0)))
         body = b"<html>hello</html>"
         self.send_response(200)
