@@ -41,7 +41,8 @@ from rig.jobs.schedule import Scheduler, ScheduleSpec
 from rig.jobs.view import JobView
 from rig.plan import StackPlan
 from rig.rail import RailError
-from rig.store import Job, Preset, Schedule, Store
+from rig.store import Job, Preset, Schedule
+from rig.store_recovery import open_store
 
 # The service API: the facade, the records it returns and its refusals.
 __all__ = [
@@ -69,6 +70,7 @@ class Rig:
         self.bus = EventBus()
         self.devices: Devices | None = None
         self.hardware_error: str | None = None
+        self.database_problem: str | None = None  # a damaged database set aside at start
         self._manual = ThreadPoolExecutor(1, thread_name_prefix="manual-rail")
         self._manual_error: str | None = None
         self._marks: dict[str, float] = {}
@@ -80,7 +82,8 @@ class Rig:
         """Open store and devices and start the background threads (``start_runner``
         False leaves jobs queued: for exercising the API alone)."""
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        self.store = Store(self.layout.database)
+        opened = open_store(self.layout)
+        self.store, self.database_problem = opened.store, opened.problem
         for job in self.store.interrupt_leftovers():
             kept = JobFiles(self.data_dir, job.id).reconcile()
             self.store.update_job(job.id, frames_done=len(kept))
@@ -142,6 +145,7 @@ class Rig:
         return {
             "simulated": self.simulate,
             "hardware_error": self.hardware_error,
+            "database_problem": self.database_problem,
             "rail": self.rail_status(),
             "camera": self._camera_status(),
             "light": self._light_status(),

@@ -25,7 +25,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from rig.durable import DiskFull
-from rig.errors import Conflict, NotFound
+from rig.errors import Conflict, NotFound, StoreDamaged
 from rig.jobs.state import JobState
 
 JobKind = Literal["stack", "restack"]
@@ -171,12 +171,16 @@ class Store:
         self._lock = threading.RLock()
         self._db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
         self._db.row_factory = sqlite3.Row
-        with self._lock:
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA synchronous=FULL")  # a job's state must survive power loss
-            self._db.execute("PRAGMA busy_timeout=5000")
-            self._db.executescript(_SCHEMA)
-            self._add_missing_columns()
+        try:
+            with self._lock:
+                self._db.execute("PRAGMA journal_mode=WAL")
+                self._db.execute("PRAGMA synchronous=FULL")  # a job's state survives power loss
+                self._db.execute("PRAGMA busy_timeout=5000")
+                self._db.executescript(_SCHEMA)
+                self._add_missing_columns()
+        except BaseException:
+            self._db.close()
+            raise
 
     def _add_missing_columns(self) -> None:
         for table, column, declaration in _ADDED_COLUMNS:
@@ -188,6 +192,22 @@ class Store:
         with self._lock:
             self._db.close()
 
+    def check(self) -> None:
+        """Read every page (SQLite's quick_check); :class:`StoreDamaged` if one is bad."""
+        with self._reading() as db:
+            rows = [r[0] for r in db.execute("PRAGMA quick_check").fetchall()]
+        if rows != ["ok"]:
+            raise StoreDamaged("; ".join(str(r) for r in rows[:3]))
+
+    @contextmanager
+    def _reading(self) -> Iterator[sqlite3.Connection]:
+        """The connection, under the lock; a damaged file is :class:`StoreDamaged`."""
+        with self._lock:
+            try:
+                yield self._db
+            except sqlite3.DatabaseError as exc:
+                raise _damaged(exc) from exc
+
     @contextmanager
     def _tx(self) -> Iterator[sqlite3.Connection]:
         with self._lock:
@@ -196,15 +216,28 @@ class Store:
                 try:
                     yield self._db
                 except BaseException:
-                    self._db.execute("ROLLBACK")
+                    with contextlib.suppress(sqlite3.Error):
+                        self._db.execute("ROLLBACK")
                     raise
                 self._db.execute("COMMIT")
             except sqlite3.OperationalError as exc:
                 if "full" not in str(exc):
-                    raise
+                    raise _damaged(exc) from exc
                 with contextlib.suppress(sqlite3.Error):
                     self._db.execute("ROLLBACK")
                 raise DiskFull(errno.ENOSPC, f"the disk holding {self.path} is full") from exc
+            except sqlite3.DatabaseError as exc:
+                raise _damaged(exc) from exc
+
+    def restore_job(self, record: dict[str, Any]) -> None:
+        """Insert a job record as it was (rebuilding a damaged database), unless its id
+        is listed already."""
+        columns = ", ".join(record)
+        marks = ", ".join("?" * len(record))
+        with self._tx() as db:
+            db.execute(
+                f"INSERT OR IGNORE INTO jobs ({columns}) VALUES ({marks})", tuple(record.values())
+            )
 
     # -- jobs ------------------------------------------------------------------------
     def create_job(
@@ -283,17 +316,15 @@ class Store:
         return self.schedule(slot.schedule_id)
 
     def job(self, job_id: str) -> Job:
-        with self._lock:
-            row = self._db.execute("SELECT * FROM jobs WHERE id = ?", (job_id,)).fetchone()
+        with self._reading() as db:
+            row = db.execute("SELECT * FROM jobs WHERE id = ?", (job_id,)).fetchone()
         if row is None:
             raise NotFound(f"no job {job_id!r}")
         return _job(row)
 
     def job_by_idempotency_key(self, key: str) -> Job | None:
-        with self._lock:
-            row = self._db.execute(
-                "SELECT * FROM jobs WHERE idempotency_key = ?", (key,)
-            ).fetchone()
+        with self._reading() as db:
+            row = db.execute("SELECT * FROM jobs WHERE idempotency_key = ?", (key,)).fetchone()
         return None if row is None else _job(row)
 
     def jobs(self, *, limit: int = 100, states: tuple[str, ...] | None = None) -> list[Job]:
@@ -303,14 +334,14 @@ class Store:
             args.extend(states)
         query += " ORDER BY created DESC, id DESC LIMIT ?"
         args.append(limit)
-        with self._lock:
-            rows = self._db.execute(query, args).fetchall()
+        with self._reading() as db:
+            rows = db.execute(query, args).fetchall()
         return [_job(r) for r in rows]
 
     def queued(self) -> list[Job]:
         """Jobs waiting to run, oldest first (FIFO)."""
-        with self._lock:
-            rows = self._db.execute(
+        with self._reading() as db:
+            rows = db.execute(
                 "SELECT * FROM jobs WHERE state = ? ORDER BY created, id", (JobState.QUEUED,)
             ).fetchall()
         return [_job(r) for r in rows]
@@ -392,15 +423,15 @@ class Store:
         return self.preset(name)
 
     def preset(self, name: str) -> Preset:
-        with self._lock:
-            row = self._db.execute("SELECT * FROM presets WHERE name = ?", (name,)).fetchone()
+        with self._reading() as db:
+            row = db.execute("SELECT * FROM presets WHERE name = ?", (name,)).fetchone()
         if row is None:
             raise NotFound(f"no preset {name!r}")
         return Preset(row["name"], json.loads(row["plan"]), row["created"], row["updated"])
 
     def presets(self) -> list[Preset]:
-        with self._lock:
-            rows = self._db.execute("SELECT * FROM presets ORDER BY name").fetchall()
+        with self._reading() as db:
+            rows = db.execute("SELECT * FROM presets ORDER BY name").fetchall()
         return [Preset(r["name"], json.loads(r["plan"]), r["created"], r["updated"]) for r in rows]
 
     def delete_preset(self, name: str) -> None:
@@ -428,17 +459,15 @@ class Store:
         return self.schedule(sid)
 
     def schedule(self, schedule_id: str) -> Schedule:
-        with self._lock:
-            row = self._db.execute(
-                "SELECT * FROM schedules WHERE id = ?", (schedule_id,)
-            ).fetchone()
+        with self._reading() as db:
+            row = db.execute("SELECT * FROM schedules WHERE id = ?", (schedule_id,)).fetchone()
         if row is None:
             raise NotFound(f"no schedule {schedule_id!r}")
         return _schedule(row)
 
     def schedules(self) -> list[Schedule]:
-        with self._lock:
-            rows = self._db.execute("SELECT * FROM schedules ORDER BY created").fetchall()
+        with self._reading() as db:
+            rows = db.execute("SELECT * FROM schedules ORDER BY created").fetchall()
         return [_schedule(r) for r in rows]
 
     def update_schedule(self, schedule_id: str, **fields: Any) -> Schedule:
@@ -458,6 +487,16 @@ class Store:
         with self._tx() as db:
             if db.execute("DELETE FROM schedules WHERE id = ?", (schedule_id,)).rowcount == 0:
                 raise NotFound(f"no schedule {schedule_id!r}")
+
+
+def _damaged(exc: sqlite3.Error) -> Exception:
+    """SQLite's complaint as the rig's: a locked database stays an OperationalError."""
+    if isinstance(exc, sqlite3.IntegrityError) or "locked" in str(exc):
+        return exc
+    return StoreDamaged(
+        f"the job database is damaged ({exc}): restart the rig to set it aside and "
+        "rebuild the job list from the job folders"
+    )
 
 
 def _job(row: sqlite3.Row) -> Job:

@@ -25,8 +25,10 @@ def test_a_busy_port_is_refused_before_ready(tmp_path):
         port = busy.getsockname()[1]
         try:
             proc = subprocess.run(
-                [sys.executable, "-m", "rig", "serve", "--sim", "--config", str(config)]
-                + ["--port", str(port)],
+                [
+                    *(sys.executable, "-m", "rig", "serve", "--sim"),
+                    *("--config", str(config), "--port", str(port)),
+                ],
                 env={**os.environ, "NOTIFY_SOCKET": str(notify)},
                 capture_output=True,
                 text=True,

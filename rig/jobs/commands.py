@@ -8,6 +8,7 @@ a cancel and the runner starting that job cannot both win.
 
 from __future__ import annotations
 
+import logging
 import time
 
 from pydantic import ValidationError
@@ -19,6 +20,8 @@ from rig.jobs.runner import Runner
 from rig.jobs.state import JobState
 from rig.plan import MIN_FRAMES, PlanError, StackPlan
 from rig.store import Job, ScheduleSlot, Store
+
+log = logging.getLogger(__name__)
 
 
 class JobCommands:
@@ -72,6 +75,7 @@ class JobCommands:
             slot=slot,
         )
         if created:
+            self._write_card(job)
             self._queued(job)
         return job, created
 
@@ -107,6 +111,7 @@ class JobCommands:
             frames_planned=len(frames),
             source_job=frames_of or source.id,
         )
+        self._write_card(job)
         self._queued(job)
         return job
 
@@ -140,6 +145,18 @@ class JobCommands:
         return job
 
     # -- helpers ---------------------------------------------------------------------
+    def _write_card(self, job: Job) -> None:
+        """``job.json`` in the job's folder: what a damaged database is rebuilt from."""
+        card = job.model_dump(
+            mode="json",
+            include={"id", "kind", "name", "plan", "created", "frames_planned"}
+            | {"source_job", "schedule_id", "callback_url"},
+        )
+        try:
+            JobFiles(self.runner.data_dir, job.id).write_card(card)
+        except OSError as exc:  # the job runs all the same; only a rebuild would miss it
+            log.warning("job %s: could not write its job.json: %s", job.id, exc)
+
     def _queued(self, job: Job) -> None:
         self.runner.announce(job)
         self.runner.wake()

@@ -22,7 +22,7 @@ from typing import Any
 
 from rig.devices import Devices
 from rig.durable import DiskFull
-from rig.errors import Conflict
+from rig.errors import Conflict, StoreDamaged
 from rig.events import EventBus
 from rig.job_files import FrameEntry, JobFiles
 from rig.jobs.capture import Capture, StopFlags
@@ -133,9 +133,11 @@ class Runner:
             self._save_pending()
             try:
                 queued = self.store.queued()
-            except sqlite3.Error:
+            except (sqlite3.Error, StoreDamaged):
                 log.exception("the job database cannot be read")
                 queued = []
+                with self._wake:  # not again at once: the database will not heal by itself
+                    self._wake.wait(timeout=30.0)
             if not queued:
                 with self._wake:
                     self._wake.wait(timeout=1.0)
