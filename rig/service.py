@@ -84,9 +84,10 @@ class Rig:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         opened = open_store(self.layout)
         self.store, self.database_problem = opened.store, opened.problem
+        interrupted = []
         for job in self.store.interrupt_leftovers():
             kept = JobFiles(self.data_dir, job.id).reconcile()
-            self.store.update_job(job.id, frames_done=len(kept))
+            interrupted.append(self.store.update_job(job.id, frames_done=len(kept)))
             log.warning(
                 "job %s was interrupted by a stop of the daemon; %d frames kept "
                 "(resume or restack it)",
@@ -113,6 +114,8 @@ class Rig:
             self.store, self.bus, self.jobs.submit_scheduled, self.runner.busy
         )
         self.callbacks = CallbackSender(self.bus, self.store)
+        for job in interrupted:  # said now, so a script waiting for its callback hears
+            self.runner.announce(job)
         if start_runner:
             self.runner.start()
         self.scheduler.start()

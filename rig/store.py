@@ -70,6 +70,21 @@ CREATE TABLE IF NOT EXISTS schedules (
     last_job TEXT,
     error TEXT
 );
+CREATE TABLE IF NOT EXISTS callbacks (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    job_id TEXT NOT NULL,
+    url TEXT NOT NULL,
+    payload TEXT NOT NULL,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    next_at REAL NOT NULL,
+    created REAL NOT NULL,
+    delivered REAL,
+    given_up REAL,
+    last_status INTEGER,
+    last_error TEXT
+);
+CREATE INDEX IF NOT EXISTS callbacks_pending ON callbacks (next_at)
+    WHERE delivered IS NULL AND given_up IS NULL;
 """
 
 # Columns added after a table's first release: (table, column, declaration), added to an
@@ -115,6 +130,18 @@ class Preset:
     plan: dict[str, Any]
     created: float
     updated: float
+
+
+@dataclass(frozen=True)
+class PendingCallback:
+    """A job's callback still to be delivered (see :mod:`rig.jobs.callbacks`)."""
+
+    id: int
+    job_id: str
+    url: str
+    payload: dict[str, Any]
+    attempts: int
+    next_at: float
 
 
 @dataclass(frozen=True)
@@ -410,6 +437,73 @@ class Store:
                     (JobState.INTERRUPTED, "the daemon stopped while this job ran", r["id"]),
                 )
         return [self.job(r["id"]) for r in rows]
+
+    # -- callbacks (an outbox: a callback survives a restart) ------------------------
+    def add_callback(self, job_id: str, url: str, payload: dict[str, Any], now: float) -> int:
+        with self._tx() as db:
+            cur = db.execute(
+                "INSERT INTO callbacks (job_id, url, payload, next_at, created) "
+                "VALUES (?, ?, ?, ?, ?)",
+                (job_id, url, json.dumps(payload), now, now),
+            )
+            return int(cur.lastrowid or 0)
+
+    def due_callbacks(self, now: float) -> list[PendingCallback]:
+        """Callbacks waiting to be tried at ``now``, oldest first."""
+        with self._reading() as db:
+            rows = db.execute(
+                "SELECT * FROM callbacks WHERE delivered IS NULL AND given_up IS NULL "
+                "AND next_at <= ? ORDER BY next_at, id",
+                (now,),
+            ).fetchall()
+        return [
+            PendingCallback(
+                r["id"],
+                r["job_id"],
+                r["url"],
+                json.loads(r["payload"]),
+                r["attempts"],
+                r["next_at"],
+            )
+            for r in rows
+        ]
+
+    def next_callback_at(self) -> float | None:
+        with self._reading() as db:
+            row = db.execute(
+                "SELECT MIN(next_at) FROM callbacks WHERE delivered IS NULL AND given_up IS NULL"
+            ).fetchone()
+        return None if row[0] is None else float(row[0])
+
+    def callback_tried(
+        self,
+        callback_id: int,
+        *,
+        now: float,
+        status: int | None,
+        error: str | None,
+        retry_at: float | None,
+    ) -> None:
+        """One attempt's outcome: delivered (no error), to be retried at ``retry_at``,
+        or given up (an error and no retry)."""
+        delivered = now if error is None else None
+        given_up = now if error is not None and retry_at is None else None
+        with self._tx() as db:
+            db.execute(
+                "UPDATE callbacks SET attempts = attempts + 1, last_status = ?, last_error = ?, "
+                "delivered = ?, given_up = ?, next_at = COALESCE(?, next_at) WHERE id = ?",
+                (status, error, delivered, given_up, retry_at, callback_id),
+            )
+
+    def callbacks(self, job_id: str) -> list[dict[str, Any]]:
+        """A job's callbacks and how they went (for status and tests)."""
+        with self._reading() as db:
+            rows = db.execute(
+                "SELECT id, url, attempts, next_at, delivered, given_up, last_status, "
+                "last_error FROM callbacks WHERE job_id = ? ORDER BY id",
+                (job_id,),
+            ).fetchall()
+        return [dict(r) for r in rows]
 
     # -- presets ---------------------------------------------------------------------
     def save_preset(self, name: str, plan: dict[str, Any]) -> Preset:
