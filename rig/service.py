@@ -375,7 +375,10 @@ class Rig:
         files = self._frame_files(self.store.job(job_id))
         for entry in files.entries():
             if entry.index == index:
-                return files.dir / entry.file
+                path = files.dir / entry.file
+                if not path.is_file():
+                    raise NotFound(f"frame {index} of job {job_id} is listed but its file is gone")
+                return path
         raise NotFound(f"job {job_id} has no frame {index}")
 
     def result_file(self, job_id: str, name: str) -> Path:
@@ -392,16 +395,23 @@ class Rig:
         return JobFiles(self.data_dir, frames_of)
 
     def delete_job(self, job_id: str) -> None:
-        job = self.store.job(job_id)
+        """Delete a finished job with its files — also one whose end a full disk kept out
+        of the database: deleting is how space is freed."""
+        job = self.runner.effective(self.store.job(job_id))
         if job.active:
             raise Conflict(f"job {job_id} is {job.state}: cancel it first")
         dependants = [
-            j.id for j in self.store.jobs(limit=10_000) if j.source_job == job_id and j.active
+            j.id
+            for j in map(self.runner.effective, self.store.jobs(limit=10_000))
+            if j.source_job == job_id and j.active
         ]
         if dependants:
             raise Conflict(f"job {job_id}'s frames are being restacked ({', '.join(dependants)})")
         JobFiles(self.data_dir, job_id).delete()
-        self.store.delete_job(job_id)
+        unsaved_end = self.runner.has_unsaved_end(job_id)
+        self.store.delete_job(job_id, ended=unsaved_end)
+        self.runner.forget_unsaved(job_id)
+        self.runner.save_pending()  # the space just freed lets other ends be written
         self.bus.publish("job_deleted", id=job_id)
 
     # -- presets and schedules -------------------------------------------------------

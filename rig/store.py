@@ -416,12 +416,14 @@ class Store:
             raise NotFound(f"no job {job_id!r}")
         return _job(db.execute("SELECT * FROM jobs WHERE id = ?", (job_id,)).fetchone())
 
-    def delete_job(self, job_id: str) -> None:
+    def delete_job(self, job_id: str, *, ended: bool = False) -> None:
+        """Delete a job's record (``ended``: it reads active here, but it has ended and a
+        full disk kept that out of the database)."""
         with self._tx() as db:
             row = db.execute("SELECT state FROM jobs WHERE id = ?", (job_id,)).fetchone()
             if row is None:
                 raise NotFound(f"no job {job_id!r}")
-            if JobState(row["state"]).active:
+            if JobState(row["state"]).active and not ended:
                 raise Conflict(f"job {job_id} is {row['state']}: cancel it first")
             db.execute("DELETE FROM jobs WHERE id = ?", (job_id,))
 

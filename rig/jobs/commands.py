@@ -8,11 +8,13 @@ a cancel and the runner starting that job cannot both win.
 
 from __future__ import annotations
 
+import errno
 import logging
 import time
 
 from pydantic import ValidationError
 
+from rig.durable import DiskFull
 from rig.errors import Conflict, HardwareUnavailable
 from rig.job_files import JobFiles
 from rig.jobs.preflight import PlanEstimate, RigLimits, preflight
@@ -116,7 +118,12 @@ class JobCommands:
         return job
 
     def cancel(self, job_id: str) -> Job:
-        """A queued job is cancelled at once; the running one after its current frame."""
+        """A queued job is cancelled at once; the running one after its current frame.
+        A job that already stopped because the disk filled (its end not yet written) is
+        returned as it is: there is nothing left to stop."""
+        if self.runner.has_unsaved_end(job_id):
+            self.runner.save_pending()
+            return self.runner.effective(self.store.job(job_id))
         try:
             job = self.store.set_state(
                 job_id, JobState.CANCELLED, expect=(JobState.QUEUED,), finished=time.time()
@@ -132,6 +139,11 @@ class JobCommands:
     def resume(self, job_id: str) -> Job:
         """Continue an interrupted (or cancelled/failed) stack at its next frame; a
         restack starts its fusion again (its frames are all saved)."""
+        if self.runner.has_unsaved_end(job_id) and not self.runner.save_pending():
+            raise DiskFull(
+                errno.ENOSPC,
+                f"the disk is still full, so job {job_id} cannot resume: delete old stacks first",
+            )
         job = self.store.job(job_id)
         if not job.state.resumable:
             raise Conflict(
