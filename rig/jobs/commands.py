@@ -15,12 +15,12 @@ import time
 from pydantic import ValidationError
 
 from rig.durable import DiskFull
-from rig.errors import Conflict, HardwareUnavailable
+from rig.errors import Conflict, HardwareUnavailable, RigBusy
 from rig.job_files import JobFiles
 from rig.jobs.preflight import PlanEstimate, RigLimits, preflight
 from rig.jobs.runner import Runner
 from rig.jobs.state import JobState
-from rig.plan import MIN_FRAMES, PlanError, StackPlan
+from rig.plan import MIN_FRAMES, PlanError, StackPlan, estimate_bytes
 from rig.store import Job, ScheduleSlot, Store
 
 log = logging.getLogger(__name__)
@@ -33,8 +33,34 @@ class JobCommands:
         self.limits = limits
 
     def preflight(self, plan: StackPlan) -> PlanEstimate:
-        """Check ``plan`` against this rig (:class:`PlanError` if it cannot run here)."""
-        return preflight(plan, self.limits, has_lens=self._has_lens())
+        """Check ``plan`` against this rig (:class:`PlanError` if it cannot run here),
+        the disk it needs beside what the queued and running jobs will still write."""
+        return preflight(
+            plan, self.limits, has_lens=self._has_lens(), committed_bytes=self._committed_bytes()
+        )
+
+    def _committed_bytes(self) -> int:
+        """Disk the active jobs will still fill: their frames to come and results."""
+        total = 0
+        for job in self.store.jobs(limit=10_000, states=(JobState.QUEUED, JobState.RUNNING)):
+            job = self.runner.effective(job)
+            if not job.active:
+                continue
+            try:
+                plan = StackPlan.model_validate(job.plan)
+            except ValidationError:
+                continue
+            to_take = 0 if job.kind == "restack" else max(0, job.frames_planned - job.frames_done)
+            total += estimate_bytes(plan, self.limits.frame_size, to_take)
+        return total
+
+    def _check_queue_room(self) -> None:
+        waiting = len(self.store.queued())
+        if waiting >= self.limits.queue_max:
+            raise RigBusy(
+                f"{waiting} stacks are already waiting (at most {self.limits.queue_max}, "
+                "jobs.queue_max in the configuration): wait for them or cancel some"
+            )
 
     def submit(
         self,
@@ -65,6 +91,7 @@ class JobCommands:
             if existing is not None:
                 return existing, False
         self._require_hardware()
+        self._check_queue_room()
         self.preflight(plan)
         job, created = self.store.create_job(
             kind="stack",
@@ -103,6 +130,7 @@ class JobCommands:
         frames = JobFiles(self.runner.data_dir, frames_of or source.id).entries()
         if len(frames) < MIN_FRAMES:
             raise Conflict(f"job {job_id} has {len(frames)} saved frame(s): at least 2 are needed")
+        self._check_queue_room()
         plan = dict(source.plan)
         if method is not None:
             plan["method"] = method
