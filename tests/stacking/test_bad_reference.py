@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import psnr, rendered, stack_frames, truth_for
+from stacking_support import psnr, rendered, stack_frames, truth_for
 
 from stacker import Stream
 

@@ -7,14 +7,10 @@ import shutil
 from collections import namedtuple
 
 import pytest
-from fastapi.testclient import TestClient
+from api_support import api_client
 from rig_support import running_rig
 
 from rig.plan import StackPlan, estimate_bytes
-from web.app import create_app
-from web.auth import Auth
-
-TOKEN = "test-token-123"
 
 
 @pytest.fixture
@@ -26,8 +22,7 @@ def rig(tmp_path):
 
 @pytest.fixture
 def client(rig):
-    with TestClient(create_app(rig, Auth(token=TOKEN))) as c:
-        c.headers["Authorization"] = f"Bearer {TOKEN}"
+    with api_client(rig) as c:
         yield c
 
 

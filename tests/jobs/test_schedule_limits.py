@@ -6,16 +6,13 @@ from __future__ import annotations
 import time
 
 import pytest
-from fastapi.testclient import TestClient
+from api_support import api_client
 from rig_support import Watcher, running_rig
 
 from rig.errors import InvalidRequest
 from rig.plan import StackPlan
 from rig.service import ScheduleSpec
-from web.app import create_app
-from web.auth import Auth
 
-TOKEN = "test-token-123"
 QUICK = StackPlan(start_mm=10, end_mm=11, count=3, settle_s=0).model_dump(mode="json")
 
 
@@ -29,8 +26,7 @@ def rig(tmp_path):
 
 @pytest.fixture
 def client(rig):
-    app = create_app(rig, Auth(token=TOKEN))
-    with TestClient(app, headers={"Authorization": f"Bearer {TOKEN}"}) as c:
+    with api_client(rig) as c:
         yield c
 
 

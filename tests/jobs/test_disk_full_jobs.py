@@ -8,7 +8,7 @@ import contextlib
 import errno
 
 import pytest
-from fastapi.testclient import TestClient
+from api_support import api_client
 from rig_support import Watcher, running_rig
 
 from rig import job_files
@@ -16,10 +16,6 @@ from rig.durable import DiskFull
 from rig.job_files import JobFiles
 from rig.plan import StackPlan
 from rig.store import Store
-from web.app import create_app
-from web.auth import Auth
-
-TOKEN = "test-token-123"
 
 
 class FullDisk:
@@ -59,8 +55,7 @@ def rig(tmp_path):
 
 @pytest.fixture
 def client(rig):
-    with TestClient(create_app(rig, Auth(token=TOKEN))) as c:
-        c.headers["Authorization"] = f"Bearer {TOKEN}"
+    with api_client(rig) as c:
         yield c
 
 

@@ -9,15 +9,11 @@ import sqlite3
 from pathlib import Path
 
 import pytest
-from fastapi.testclient import TestClient
+from api_support import api_client
 from rig_support import Watcher, running_rig
 
 from rig.plan import StackPlan
 from rig.store import Store
-from web.app import create_app
-from web.auth import Auth
-
-TOKEN = "test-token-123"
 
 
 def _garbage_header(db: Path) -> None:
@@ -81,8 +77,7 @@ def test_a_damaged_database_is_set_aside_and_the_jobs_rebuilt(used_rig, damage):
             if p.name.startswith("macrorig.db.damaged-") and not p.name.endswith(("-wal", "-shm"))
         ]
         assert len(kept) == 1 and kept[0].name in rig.database_problem
-        app = create_app(rig, Auth(token=TOKEN))
-        with TestClient(app, headers={"Authorization": f"Bearer {TOKEN}"}) as client:
+        with api_client(rig) as client:
             status = client.get("/api/status").json()
             assert status["database_problem"] == rig.database_problem
             jobs = client.get("/api/jobs")
@@ -122,8 +117,7 @@ def test_a_page_damaged_while_running_is_a_503_not_a_500(used_rig):
         rig.store.close()
         _corrupted_page(data / "macrorig.db")
         rig.store = Store(data / "macrorig.db")  # what the running daemon now reads
-        app = create_app(rig, Auth(token=TOKEN))
-        with TestClient(app, headers={"Authorization": f"Bearer {TOKEN}"}) as client:
+        with api_client(rig) as client:
             r = client.get("/api/jobs")
             assert r.status_code == 503
             assert "restart the rig" in r.json()["detail"]
