@@ -40,12 +40,27 @@ def local_token(data_dir: Path) -> str:
         ) from None
 
 
+def checked_url(url: str) -> str:
+    """``url`` without a trailing slash, or :class:`ClientError` saying what to give."""
+    example = "e.g. http://rigpi.local:8000"
+    try:
+        parsed = httpx.URL(url)
+    except (httpx.InvalidURL, ValueError, TypeError) as exc:
+        raise ClientError(f"{url!r} is not a valid URL ({exc}); {example}") from None
+    if parsed.scheme not in ("http", "https") or not parsed.host:
+        raise ClientError(f"{url!r}: give the rig's address with http:// or https://, {example}")
+    return url.rstrip("/")
+
+
 class Client:
     def __init__(self, url: str, token: str, timeout: float = 30.0) -> None:
-        self.url = url.rstrip("/")
-        self._http = httpx.Client(
-            base_url=self.url, headers={"Authorization": f"Bearer {token}"}, timeout=timeout
-        )
+        self.url = checked_url(url)
+        try:
+            self._http = httpx.Client(
+                base_url=self.url, headers={"Authorization": f"Bearer {token}"}, timeout=timeout
+            )
+        except (httpx.InvalidURL, ValueError) as exc:  # e.g. a token no header can carry
+            raise ClientError(f"cannot talk to {self.url}: {exc}") from None
 
     def close(self) -> None:
         self._http.close()
@@ -71,7 +86,13 @@ class Client:
             raise ClientError(f"{detail} (HTTP {response.status_code})")
         if response.status_code == 204 or not response.content:
             return None
-        return response.json()
+        try:
+            return response.json()
+        except ValueError:  # not JSON (or not UTF-8): something else answers at this address
+            raise ClientError(
+                f"{self.url} answered {method} {path} with something that is not JSON "
+                f"(HTTP {response.status_code}): is it a macrorig daemon?"
+            ) from None
 
     def submit(self, body: dict[str, Any], idempotency_key: str | None = None) -> dict[str, Any]:
         """POST /api/jobs; retried on connection trouble with the same key, so never twice."""
@@ -79,9 +100,11 @@ class Client:
         last: ClientError | None = None
         for attempt in range(3):
             try:
-                job: dict[str, Any] = self.request(
-                    "POST", "/api/jobs", json=body, headers={"Idempotency-Key": key}
-                )
+                job = self.request("POST", "/api/jobs", json=body, headers={"Idempotency-Key": key})
+                if not isinstance(job, dict) or not isinstance(job.get("id"), str):
+                    raise ClientError(
+                        f"{self.url} answered without a job: is it a macrorig daemon?"
+                    )
                 return job
             except ClientError as exc:
                 if "cannot reach" not in str(exc):

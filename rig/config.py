@@ -284,6 +284,13 @@ class SimConfig(Section):
     honour_exposure: Bool = False  # sleep for the exposure time in capture()
 
 
+class JobsConfig(Section):
+    """The job queue: how many stacks may wait at once (a submit beyond it is refused,
+    so a runaway script or schedule cannot fill the queue and the disk)."""
+
+    queue_max: Annotated[int, Field(strict=True, ge=1, le=10_000)] = 20
+
+
 class ServerConfig(Section):
     """Where the web page and API listen (command-line options win)."""
 
@@ -306,6 +313,7 @@ class Config(Section):
     light: LightConfig = LightConfig()
     data: DataConfig = Field(default_factory=DataConfig)
     sim: SimConfig = SimConfig()
+    jobs: JobsConfig = JobsConfig()
     server: ServerConfig = ServerConfig()
     auth: AuthConfig = AuthConfig()
 

@@ -1,7 +1,9 @@
 """The data folder, file by file — the one place its layout is spelled out::
 
     <data>/macrorig.db         jobs, presets and schedules (SQLite, WAL): rig.store
-    <data>/jobs/<id>/          one job's frames, manifest and results: rig.job_files
+    <data>/macrorig.db.damaged-<time>   a damaged database, set aside (never deleted) at
+                               start-up when the job list was rebuilt: rig.store_recovery
+    <data>/jobs/<id>/          one job's frames, manifest, job.json and results: rig.job_files
     <data>/api-token           the API token (mode 0600): web.auth
     <data>/marks.json          the start and end marks set on the page: rig.service
     <data>/rail-state.json     the real rail's last known position: rig.rail

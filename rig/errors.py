@@ -30,3 +30,8 @@ class RigBusy(RigError):
 
 class HardwareUnavailable(RigError):
     """The hardware did not start (or failed); the message says why."""
+
+
+class StoreDamaged(RigError):
+    """The job database file is damaged (the message says how); a restart sets it aside
+    and rebuilds the job list from the job folders (:mod:`rig.store_recovery`)."""

@@ -4,6 +4,8 @@ Inside a job's folder (``jobs/<id>/`` in the data folder, see :mod:`rig.data_lay
 
     frames/frame_0000.jpg …   every frame, written tmp → fsync → rename
     manifest.jsonl            one JSON line per saved frame, fsync'd
+    job.json                  what the job is (kind, name, plan…), written when queued,
+                              so a damaged database can be rebuilt from the folders
     result.jpg|tif|png, depth.png, preview.jpg, report.json
 
 A frame is in the manifest only once its file is complete and renamed; a crash between
@@ -29,6 +31,7 @@ from rig.durable import DiskFull, write_atomic
 
 JPEG_QUALITY = 95
 PREVIEW_FILE = "preview.jpg"  # the fused image so far, rewritten as it grows
+CARD_FILE = "job.json"
 # The files of a job's folder that clients may fetch.
 RESULT_FILES = ("result.jpg", "result.tif", "result.png", "depth.png", PREVIEW_FILE, "report.json")
 
@@ -119,6 +122,17 @@ class JobFiles:
 
     def path(self, name: str) -> Path:
         return self.dir / name
+
+    def write_card(self, card: dict[str, Any]) -> None:
+        """What the job is (see :mod:`rig.store_recovery`)."""
+        self.write_json(CARD_FILE, card)
+
+    def read_card(self) -> dict[str, Any] | None:
+        try:
+            card = json.loads(self.path(CARD_FILE).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return None
+        return card if isinstance(card, dict) else None
 
     def write_json(self, name: str, data: Any) -> None:
         write_atomic(self.dir / name, (json.dumps(data, indent=1) + "\n").encode())

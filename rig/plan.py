@@ -18,6 +18,8 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from stacker.methods import DEFAULT_METHOD, MethodName
 
 MIN_FRAMES, MAX_FRAMES = 2, 5000
+MIN_STEP_UM = 0.1  # no rail resolves less; the rig's own microstep is checked in preflight
+MAX_COLOUR_GAIN = 32.0  # as the camera route takes them
 WAVELENGTH_UM = 0.55  # green light: the usual reference for diffraction
 # Bytes a stored frame takes per pixel, by format (JPEG q95 of a busy macro frame stays
 # well under 1 byte/pixel; PNG of 8-bit RGB about 2; uncompressed 16-bit TIFF 6).
@@ -50,7 +52,13 @@ class Exposure(BaseModel):
     mode: Literal["auto", "fixed"] = "auto"
     exposure_us: Annotated[int, Field(gt=0, le=60_000_000)] | None = None
     analogue_gain: Annotated[float, Field(ge=1.0, le=64.0, allow_inf_nan=False)] | None = None
-    colour_gains: tuple[Finite, Finite] | None = None
+    colour_gains: (
+        tuple[
+            Annotated[float, Field(gt=0, le=MAX_COLOUR_GAIN, allow_inf_nan=False)],
+            Annotated[float, Field(gt=0, le=MAX_COLOUR_GAIN, allow_inf_nan=False)],
+        ]
+        | None
+    ) = None
 
     @model_validator(mode="after")
     def _fixed_needs_values(self) -> Exposure:
@@ -84,7 +92,7 @@ class StackPlan(BaseModel):
     name: Annotated[str, Field(max_length=80)] = ""
     start_mm: Position | None = None
     end_mm: Position | None = None
-    step_um: Annotated[float, Field(ge=0.1, le=50_000, allow_inf_nan=False)] | None = None
+    step_um: Annotated[float, Field(ge=MIN_STEP_UM, le=50_000, allow_inf_nan=False)] | None = None
     count: Annotated[int, Field(ge=MIN_FRAMES, le=MAX_FRAMES)] | None = None
     lens: LensSweep | None = None
     settle_s: Annotated[float, Field(ge=0, le=60, allow_inf_nan=False)] = 0.5
@@ -112,8 +120,11 @@ class StackPlan(BaseModel):
             return self
         if self.start_mm is None or self.end_mm is None:
             raise ValueError("give start_mm and end_mm (or lens for a Camera Module 3 sweep)")
-        if self.start_mm == self.end_mm:
-            raise ValueError("start_mm and end_mm are the same position: nothing to stack")
+        if abs(self.end_mm - self.start_mm) * 1000.0 < MIN_STEP_UM * (1 - 1e-6):
+            raise ValueError(
+                f"start_mm and end_mm are the same position (less than {MIN_STEP_UM:g} µm "
+                "apart): nothing to stack"
+            )
         if (self.step_um is None) == (self.count is None):
             raise ValueError("give either step_um or count (the other is derived), not both")
         if self.step_um is not None:
@@ -165,9 +176,13 @@ def check_plan(
     frame_size: tuple[int, int],
     data_dir: Path,
     has_lens: bool = False,
+    microstep_mm: float | None = None,
+    committed_bytes: int = 0,
 ) -> None:
-    """Refuse a plan this rig cannot run: outside the soft limits, no focus motor for a
-    lens sweep, or not enough disk for its frames and results.  Raises PlanError."""
+    """Refuse a plan this rig cannot run: outside the soft limits, steps finer than the
+    rail's ``microstep_mm``, no focus motor for a lens sweep, or not enough disk for its
+    frames and results beside what the jobs already queued will take
+    (``committed_bytes``).  Raises PlanError."""
     problems: list[str] = []
     lo, hi = soft_limits
     if plan.uses_rail:
@@ -177,28 +192,50 @@ def check_plan(
                 problems.append(
                     f"{key} {value:g} mm is outside the rail's soft limits ({lo:g}–{hi:g} mm)"
                 )
+        problems += _resolution_problems(plan, microstep_mm)
     elif not has_lens:
         problems.append("this camera has no focus motor: use start_mm/end_mm with the rail")
     needed = estimate_bytes(plan, frame_size)
     usage = shutil.disk_usage(data_dir)
     reserve = min(_DISK_RESERVE, usage.total // 20)
-    if needed + reserve > usage.free:
+    if needed + committed_bytes + reserve > usage.free:
+        queued = f", the stacks already queued need {_size(committed_bytes)}"
         problems.append(
-            f"not enough disk space: this stack needs about {_size(needed)} and "
-            f"{_size(usage.free)} is free in {data_dir} (delete old jobs or take fewer frames)"
+            f"not enough disk space: this stack needs about {_size(needed)}"
+            f"{queued if committed_bytes else ''} and {_size(usage.free)} is free in "
+            f"{data_dir} (delete old jobs or take fewer frames)"
         )
     if problems:
         raise PlanError(problems)
+
+
+def _resolution_problems(plan: StackPlan, microstep_mm: float | None) -> list[str]:
+    """Steps the rail cannot resolve: two frames would be taken at the same place."""
+    if microstep_mm is None:
+        return []
+    positions = plan.positions()
+    step_mm = abs(positions[1] - positions[0])
+    if step_mm >= microstep_mm * (1 - 1e-9):
+        return []
+    return [
+        f"a step of {step_mm * 1000:.3g} µm is finer than this rail can move: its smallest "
+        f"step is {microstep_mm * 1000:.3g} µm (one microstep); take fewer frames or a "
+        "longer range"
+    ]
 
 
 def _size(n: int) -> str:
     return f"{n / 1e9:.2f} GB" if n >= 1e9 else f"{n / 1e6:.1f} MB"
 
 
-def estimate_bytes(plan: StackPlan, frame_size: tuple[int, int]) -> int:
-    """Frames, results and depth map, with a margin."""
+def estimate_bytes(
+    plan: StackPlan, frame_size: tuple[int, int], frames_to_take: int | None = None
+) -> int:
+    """Frames (``frames_to_take``, default all of the plan's), results and depth map,
+    with a margin."""
     pixels = frame_size[0] * frame_size[1]
-    frames = plan.frame_count * pixels * _BYTES_PER_PIXEL[plan.frame_format]
+    count = plan.frame_count if frames_to_take is None else frames_to_take
+    frames = count * pixels * _BYTES_PER_PIXEL[plan.frame_format]
     results = sum(pixels * _BYTES_PER_PIXEL[fmt] for fmt in plan.outputs) + pixels
     return int((frames + results) * _DISK_MARGIN)
 

@@ -41,7 +41,8 @@ from rig.jobs.schedule import Scheduler, ScheduleSpec
 from rig.jobs.view import JobView
 from rig.plan import StackPlan
 from rig.rail import RailError
-from rig.store import Job, Preset, Schedule, Store
+from rig.store import Job, Preset, Schedule
+from rig.store_recovery import open_store
 
 # The service API: the facade, the records it returns and its refusals.
 __all__ = [
@@ -69,6 +70,7 @@ class Rig:
         self.bus = EventBus()
         self.devices: Devices | None = None
         self.hardware_error: str | None = None
+        self.database_problem: str | None = None  # a damaged database set aside at start
         self._manual = ThreadPoolExecutor(1, thread_name_prefix="manual-rail")
         self._manual_error: str | None = None
         self._marks: dict[str, float] = {}
@@ -80,10 +82,12 @@ class Rig:
         """Open store and devices and start the background threads (``start_runner``
         False leaves jobs queued: for exercising the API alone)."""
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        self.store = Store(self.layout.database)
+        opened = open_store(self.layout)
+        self.store, self.database_problem = opened.store, opened.problem
+        interrupted = []
         for job in self.store.interrupt_leftovers():
             kept = JobFiles(self.data_dir, job.id).reconcile()
-            self.store.update_job(job.id, frames_done=len(kept))
+            interrupted.append(self.store.update_job(job.id, frames_done=len(kept)))
             log.warning(
                 "job %s was interrupted by a stop of the daemon; %d frames kept "
                 "(resume or restack it)",
@@ -106,8 +110,12 @@ class Rig:
             hardware_error=self.hardware_error,
         )
         self.jobs = JobCommands(self.store, self.runner, RigLimits.of(self.config, self.simulate))
-        self.scheduler = Scheduler(self.store, self.bus, self.jobs.submit_preset, self.runner.busy)
+        self.scheduler = Scheduler(
+            self.store, self.bus, self.jobs.submit_scheduled, self.runner.busy
+        )
         self.callbacks = CallbackSender(self.bus, self.store)
+        for job in interrupted:  # said now, so a script waiting for its callback hears
+            self.runner.announce(job)
         if start_runner:
             self.runner.start()
         self.scheduler.start()
@@ -140,6 +148,7 @@ class Rig:
         return {
             "simulated": self.simulate,
             "hardware_error": self.hardware_error,
+            "database_problem": self.database_problem,
             "rail": self.rail_status(),
             "camera": self._camera_status(),
             "light": self._light_status(),
@@ -366,7 +375,10 @@ class Rig:
         files = self._frame_files(self.store.job(job_id))
         for entry in files.entries():
             if entry.index == index:
-                return files.dir / entry.file
+                path = files.dir / entry.file
+                if not path.is_file():
+                    raise NotFound(f"frame {index} of job {job_id} is listed but its file is gone")
+                return path
         raise NotFound(f"job {job_id} has no frame {index}")
 
     def result_file(self, job_id: str, name: str) -> Path:
@@ -383,16 +395,23 @@ class Rig:
         return JobFiles(self.data_dir, frames_of)
 
     def delete_job(self, job_id: str) -> None:
-        job = self.store.job(job_id)
+        """Delete a finished job with its files — also one whose end a full disk kept out
+        of the database: deleting is how space is freed."""
+        job = self.runner.effective(self.store.job(job_id))
         if job.active:
             raise Conflict(f"job {job_id} is {job.state}: cancel it first")
         dependants = [
-            j.id for j in self.store.jobs(limit=10_000) if j.source_job == job_id and j.active
+            j.id
+            for j in map(self.runner.effective, self.store.jobs(limit=10_000))
+            if j.source_job == job_id and j.active
         ]
         if dependants:
             raise Conflict(f"job {job_id}'s frames are being restacked ({', '.join(dependants)})")
         JobFiles(self.data_dir, job_id).delete()
-        self.store.delete_job(job_id)
+        unsaved_end = self.runner.has_unsaved_end(job_id)
+        self.store.delete_job(job_id, ended=unsaved_end)
+        self.runner.forget_unsaved(job_id)
+        self.runner.save_pending()  # the space just freed lets other ends be written
         self.bus.publish("job_deleted", id=job_id)
 
     # -- presets and schedules -------------------------------------------------------
@@ -418,7 +437,10 @@ class Rig:
         return self.scheduler.create(spec)
 
     def enable_schedule(self, schedule_id: str, enabled: bool) -> Schedule:
-        return self.store.update_schedule(schedule_id, enabled=enabled)
+        """Pause or enable a schedule; enabling clears the error it was paused with."""
+        if enabled:
+            return self.store.update_schedule(schedule_id, enabled=True, error=None)
+        return self.store.update_schedule(schedule_id, enabled=False)
 
     def delete_schedule(self, schedule_id: str) -> None:
         self.store.delete_schedule(schedule_id)

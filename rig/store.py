@@ -25,7 +25,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from rig.durable import DiskFull
-from rig.errors import Conflict, NotFound
+from rig.errors import Conflict, NotFound, StoreDamaged
 from rig.jobs.state import JobState
 
 JobKind = Literal["stack", "restack"]
@@ -67,9 +67,29 @@ CREATE TABLE IF NOT EXISTS schedules (
     skipped INTEGER NOT NULL DEFAULT 0,
     enabled INTEGER NOT NULL DEFAULT 1,
     created REAL NOT NULL,
-    last_job TEXT
+    last_job TEXT,
+    error TEXT
 );
+CREATE TABLE IF NOT EXISTS callbacks (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    job_id TEXT NOT NULL,
+    url TEXT NOT NULL,
+    payload TEXT NOT NULL,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    next_at REAL NOT NULL,
+    created REAL NOT NULL,
+    delivered REAL,
+    given_up REAL,
+    last_status INTEGER,
+    last_error TEXT
+);
+CREATE INDEX IF NOT EXISTS callbacks_pending ON callbacks (next_at)
+    WHERE delivered IS NULL AND given_up IS NULL;
 """
+
+# Columns added after a table's first release: (table, column, declaration), added to an
+# older database when it is opened.
+_ADDED_COLUMNS = (("schedules", "error", "TEXT"),)
 
 
 class JobRecord(BaseModel):
@@ -113,6 +133,31 @@ class Preset:
 
 
 @dataclass(frozen=True)
+class PendingCallback:
+    """A job's callback still to be delivered (see :mod:`rig.jobs.callbacks`)."""
+
+    id: int
+    job_id: str
+    url: str
+    payload: dict[str, Any]
+    attempts: int
+    next_at: float
+
+
+@dataclass(frozen=True)
+class ScheduleSlot:
+    """A schedule's slot taken by the job created with it: the schedule's ``next_at``
+    must still be ``expect_next_at`` (so one slot starts one job), and becomes
+    ``next_at``; its run is counted in the job's transaction."""
+
+    schedule_id: str
+    expect_next_at: float
+    next_at: float
+    skipped: int
+    finished: bool
+
+
+@dataclass(frozen=True)
 class Schedule:
     id: str
     preset: str
@@ -125,6 +170,7 @@ class Schedule:
     enabled: bool
     created: float
     last_job: str | None
+    error: str | None = None  # why the rig paused it (it stays paused until enabled again)
 
     @property
     def finished(self) -> bool:
@@ -152,15 +198,42 @@ class Store:
         self._lock = threading.RLock()
         self._db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
         self._db.row_factory = sqlite3.Row
-        with self._lock:
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA synchronous=FULL")  # a job's state must survive power loss
-            self._db.execute("PRAGMA busy_timeout=5000")
-            self._db.executescript(_SCHEMA)
+        try:
+            with self._lock:
+                self._db.execute("PRAGMA journal_mode=WAL")
+                self._db.execute("PRAGMA synchronous=FULL")  # a job's state survives power loss
+                self._db.execute("PRAGMA busy_timeout=5000")
+                self._db.executescript(_SCHEMA)
+                self._add_missing_columns()
+        except BaseException:
+            self._db.close()
+            raise
+
+    def _add_missing_columns(self) -> None:
+        for table, column, declaration in _ADDED_COLUMNS:
+            have = {r["name"] for r in self._db.execute(f"PRAGMA table_info({table})")}
+            if column not in have:
+                self._db.execute(f"ALTER TABLE {table} ADD COLUMN {column} {declaration}")
 
     def close(self) -> None:
         with self._lock:
             self._db.close()
+
+    def check(self) -> None:
+        """Read every page (SQLite's quick_check); :class:`StoreDamaged` if one is bad."""
+        with self._reading() as db:
+            rows = [r[0] for r in db.execute("PRAGMA quick_check").fetchall()]
+        if rows != ["ok"]:
+            raise StoreDamaged("; ".join(str(r) for r in rows[:3]))
+
+    @contextmanager
+    def _reading(self) -> Iterator[sqlite3.Connection]:
+        """The connection, under the lock; a damaged file is :class:`StoreDamaged`."""
+        with self._lock:
+            try:
+                yield self._db
+            except sqlite3.DatabaseError as exc:
+                raise _damaged(exc) from exc
 
     @contextmanager
     def _tx(self) -> Iterator[sqlite3.Connection]:
@@ -170,15 +243,28 @@ class Store:
                 try:
                     yield self._db
                 except BaseException:
-                    self._db.execute("ROLLBACK")
+                    with contextlib.suppress(sqlite3.Error):
+                        self._db.execute("ROLLBACK")
                     raise
                 self._db.execute("COMMIT")
             except sqlite3.OperationalError as exc:
                 if "full" not in str(exc):
-                    raise
+                    raise _damaged(exc) from exc
                 with contextlib.suppress(sqlite3.Error):
                     self._db.execute("ROLLBACK")
                 raise DiskFull(errno.ENOSPC, f"the disk holding {self.path} is full") from exc
+            except sqlite3.DatabaseError as exc:
+                raise _damaged(exc) from exc
+
+    def restore_job(self, record: dict[str, Any]) -> None:
+        """Insert a job record as it was (rebuilding a damaged database), unless its id
+        is listed already."""
+        columns = ", ".join(record)
+        marks = ", ".join("?" * len(record))
+        with self._tx() as db:
+            db.execute(
+                f"INSERT OR IGNORE INTO jobs ({columns}) VALUES ({marks})", tuple(record.values())
+            )
 
     # -- jobs ------------------------------------------------------------------------
     def create_job(
@@ -193,9 +279,12 @@ class Store:
         schedule_id: str | None = None,
         source_job: str | None = None,
         job_id: str | None = None,
+        slot: ScheduleSlot | None = None,
     ) -> tuple[Job, bool]:
         """Insert a queued job; with an idempotency key already used, return that job
-        instead.  Returns (job, created)."""
+        instead.  Returns (job, created).  With a schedule ``slot``, the schedule's run
+        is counted in the same transaction: the job and the count exist together or not
+        at all (:class:`Conflict` if the slot was taken or the schedule changed)."""
         with self._tx() as db:
             if idempotency_key is not None:
                 row = db.execute(
@@ -221,21 +310,48 @@ class Store:
                     source_job,
                 ),
             )
+            if slot is not None and not self._take_slot(db, slot, jid):
+                raise Conflict(f"schedule {slot.schedule_id}'s slot was taken, paused or deleted")
             row = db.execute("SELECT * FROM jobs WHERE id = ?", (jid,)).fetchone()
         return _job(row), True
 
+    @staticmethod
+    def _take_slot(db: sqlite3.Connection, slot: ScheduleSlot, job_id: str | None) -> bool:
+        """Move the schedule past ``slot`` (a run if ``job_id``, else a skip) — only if
+        no one else did: its ``next_at`` is still the slot's and it is enabled."""
+        cur = db.execute(
+            "UPDATE schedules SET next_at = ?, runs = runs + ?, skipped = ?, "
+            "last_job = COALESCE(?, last_job), enabled = ?, error = NULL "
+            "WHERE id = ? AND next_at = ? AND enabled = 1",
+            (
+                slot.next_at,
+                0 if job_id is None else 1,
+                slot.skipped,
+                job_id,
+                0 if slot.finished else 1,
+                slot.schedule_id,
+                slot.expect_next_at,
+            ),
+        )
+        return cur.rowcount == 1
+
+    def skip_slot(self, slot: ScheduleSlot) -> Schedule | None:
+        """Count ``slot`` as skipped; None if it was taken, paused or deleted meanwhile."""
+        with self._tx() as db:
+            if not self._take_slot(db, slot, None):
+                return None
+        return self.schedule(slot.schedule_id)
+
     def job(self, job_id: str) -> Job:
-        with self._lock:
-            row = self._db.execute("SELECT * FROM jobs WHERE id = ?", (job_id,)).fetchone()
+        with self._reading() as db:
+            row = db.execute("SELECT * FROM jobs WHERE id = ?", (job_id,)).fetchone()
         if row is None:
             raise NotFound(f"no job {job_id!r}")
         return _job(row)
 
     def job_by_idempotency_key(self, key: str) -> Job | None:
-        with self._lock:
-            row = self._db.execute(
-                "SELECT * FROM jobs WHERE idempotency_key = ?", (key,)
-            ).fetchone()
+        with self._reading() as db:
+            row = db.execute("SELECT * FROM jobs WHERE idempotency_key = ?", (key,)).fetchone()
         return None if row is None else _job(row)
 
     def jobs(self, *, limit: int = 100, states: tuple[str, ...] | None = None) -> list[Job]:
@@ -245,14 +361,14 @@ class Store:
             args.extend(states)
         query += " ORDER BY created DESC, id DESC LIMIT ?"
         args.append(limit)
-        with self._lock:
-            rows = self._db.execute(query, args).fetchall()
+        with self._reading() as db:
+            rows = db.execute(query, args).fetchall()
         return [_job(r) for r in rows]
 
     def queued(self) -> list[Job]:
         """Jobs waiting to run, oldest first (FIFO)."""
-        with self._lock:
-            rows = self._db.execute(
+        with self._reading() as db:
+            rows = db.execute(
                 "SELECT * FROM jobs WHERE state = ? ORDER BY created, id", (JobState.QUEUED,)
             ).fetchall()
         return [_job(r) for r in rows]
@@ -300,12 +416,14 @@ class Store:
             raise NotFound(f"no job {job_id!r}")
         return _job(db.execute("SELECT * FROM jobs WHERE id = ?", (job_id,)).fetchone())
 
-    def delete_job(self, job_id: str) -> None:
+    def delete_job(self, job_id: str, *, ended: bool = False) -> None:
+        """Delete a job's record (``ended``: it reads active here, but it has ended and a
+        full disk kept that out of the database)."""
         with self._tx() as db:
             row = db.execute("SELECT state FROM jobs WHERE id = ?", (job_id,)).fetchone()
             if row is None:
                 raise NotFound(f"no job {job_id!r}")
-            if JobState(row["state"]).active:
+            if JobState(row["state"]).active and not ended:
                 raise Conflict(f"job {job_id} is {row['state']}: cancel it first")
             db.execute("DELETE FROM jobs WHERE id = ?", (job_id,))
 
@@ -322,6 +440,73 @@ class Store:
                 )
         return [self.job(r["id"]) for r in rows]
 
+    # -- callbacks (an outbox: a callback survives a restart) ------------------------
+    def add_callback(self, job_id: str, url: str, payload: dict[str, Any], now: float) -> int:
+        with self._tx() as db:
+            cur = db.execute(
+                "INSERT INTO callbacks (job_id, url, payload, next_at, created) "
+                "VALUES (?, ?, ?, ?, ?)",
+                (job_id, url, json.dumps(payload), now, now),
+            )
+            return int(cur.lastrowid or 0)
+
+    def due_callbacks(self, now: float) -> list[PendingCallback]:
+        """Callbacks waiting to be tried at ``now``, oldest first."""
+        with self._reading() as db:
+            rows = db.execute(
+                "SELECT * FROM callbacks WHERE delivered IS NULL AND given_up IS NULL "
+                "AND next_at <= ? ORDER BY next_at, id",
+                (now,),
+            ).fetchall()
+        return [
+            PendingCallback(
+                r["id"],
+                r["job_id"],
+                r["url"],
+                json.loads(r["payload"]),
+                r["attempts"],
+                r["next_at"],
+            )
+            for r in rows
+        ]
+
+    def next_callback_at(self) -> float | None:
+        with self._reading() as db:
+            row = db.execute(
+                "SELECT MIN(next_at) FROM callbacks WHERE delivered IS NULL AND given_up IS NULL"
+            ).fetchone()
+        return None if row[0] is None else float(row[0])
+
+    def callback_tried(
+        self,
+        callback_id: int,
+        *,
+        now: float,
+        status: int | None,
+        error: str | None,
+        retry_at: float | None,
+    ) -> None:
+        """One attempt's outcome: delivered (no error), to be retried at ``retry_at``,
+        or given up (an error and no retry)."""
+        delivered = now if error is None else None
+        given_up = now if error is not None and retry_at is None else None
+        with self._tx() as db:
+            db.execute(
+                "UPDATE callbacks SET attempts = attempts + 1, last_status = ?, last_error = ?, "
+                "delivered = ?, given_up = ?, next_at = COALESCE(?, next_at) WHERE id = ?",
+                (status, error, delivered, given_up, retry_at, callback_id),
+            )
+
+    def callbacks(self, job_id: str) -> list[dict[str, Any]]:
+        """A job's callbacks and how they went (for status and tests)."""
+        with self._reading() as db:
+            rows = db.execute(
+                "SELECT id, url, attempts, next_at, delivered, given_up, last_status, "
+                "last_error FROM callbacks WHERE job_id = ? ORDER BY id",
+                (job_id,),
+            ).fetchall()
+        return [dict(r) for r in rows]
+
     # -- presets ---------------------------------------------------------------------
     def save_preset(self, name: str, plan: dict[str, Any]) -> Preset:
         now = time.time()
@@ -334,15 +519,15 @@ class Store:
         return self.preset(name)
 
     def preset(self, name: str) -> Preset:
-        with self._lock:
-            row = self._db.execute("SELECT * FROM presets WHERE name = ?", (name,)).fetchone()
+        with self._reading() as db:
+            row = db.execute("SELECT * FROM presets WHERE name = ?", (name,)).fetchone()
         if row is None:
             raise NotFound(f"no preset {name!r}")
         return Preset(row["name"], json.loads(row["plan"]), row["created"], row["updated"])
 
     def presets(self) -> list[Preset]:
-        with self._lock:
-            rows = self._db.execute("SELECT * FROM presets ORDER BY name").fetchall()
+        with self._reading() as db:
+            rows = db.execute("SELECT * FROM presets ORDER BY name").fetchall()
         return [Preset(r["name"], json.loads(r["plan"]), r["created"], r["updated"]) for r in rows]
 
     def delete_preset(self, name: str) -> None:
@@ -370,21 +555,19 @@ class Store:
         return self.schedule(sid)
 
     def schedule(self, schedule_id: str) -> Schedule:
-        with self._lock:
-            row = self._db.execute(
-                "SELECT * FROM schedules WHERE id = ?", (schedule_id,)
-            ).fetchone()
+        with self._reading() as db:
+            row = db.execute("SELECT * FROM schedules WHERE id = ?", (schedule_id,)).fetchone()
         if row is None:
             raise NotFound(f"no schedule {schedule_id!r}")
         return _schedule(row)
 
     def schedules(self) -> list[Schedule]:
-        with self._lock:
-            rows = self._db.execute("SELECT * FROM schedules ORDER BY created").fetchall()
+        with self._reading() as db:
+            rows = db.execute("SELECT * FROM schedules ORDER BY created").fetchall()
         return [_schedule(r) for r in rows]
 
     def update_schedule(self, schedule_id: str, **fields: Any) -> Schedule:
-        allowed = {"next_at", "runs", "skipped", "enabled", "last_job"}
+        allowed = {"next_at", "runs", "skipped", "enabled", "last_job", "error"}
         if set(fields) - allowed:
             raise TypeError(f"cannot update {sorted(set(fields) - allowed)}")
         sets = ", ".join(f"{k} = ?" for k in fields)
@@ -400,6 +583,16 @@ class Store:
         with self._tx() as db:
             if db.execute("DELETE FROM schedules WHERE id = ?", (schedule_id,)).rowcount == 0:
                 raise NotFound(f"no schedule {schedule_id!r}")
+
+
+def _damaged(exc: sqlite3.Error) -> Exception:
+    """SQLite's complaint as the rig's: a locked database stays an OperationalError."""
+    if isinstance(exc, sqlite3.IntegrityError) or "locked" in str(exc):
+        return exc
+    return StoreDamaged(
+        f"the job database is damaged ({exc}): restart the rig to set it aside and "
+        "rebuild the job list from the job folders"
+    )
 
 
 def _job(row: sqlite3.Row) -> Job:
@@ -436,4 +629,5 @@ def _schedule(row: sqlite3.Row) -> Schedule:
         enabled=bool(row["enabled"]),
         created=row["created"],
         last_job=row["last_job"],
+        error=row["error"],
     )

@@ -35,6 +35,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 from rig_support import DaemonError, DaemonProcess, config_file, free_port
 
 from rig.data_layout import DataLayout
+from rig.job_files import CARD_FILE, PREVIEW_FILE
 
 
 class Violation(Exception):
@@ -43,7 +44,7 @@ class Violation(Exception):
 
 PLAN = {"start_mm": 10, "end_mm": 10.3, "count": 3, "settle_s": 0, "return_to_start": False}
 # A kept job's folder holds exactly these besides its frames.
-JOB_FILES = {"manifest.jsonl", "preview.jpg"}
+JOB_FILES = {"manifest.jsonl", PREVIEW_FILE, CARD_FILE}
 
 
 def sample(pid: int) -> dict[str, int]:

@@ -6,8 +6,11 @@ interrupted write never leaves a partial output behind.
 
 from __future__ import annotations
 
+import errno
 import os
 import secrets
+import threading
+import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -18,6 +21,11 @@ import numpy as np
 
 INPUT_SUFFIXES = (".jpg", ".jpeg", ".png", ".tif", ".tiff")
 OUTPUT_SUFFIXES = (".jpg", ".jpeg", ".png", ".tif", ".tiff")
+
+# Every image write_image makes says who made it (JPEG comment, PNG tEXt "Software",
+# TIFF Software tag), so a later ``macrorig stack`` of the same folder leaves it out.
+SOFTWARE = "macrorig"
+_JPEG_COMMENT = b"macrorig result"
 
 
 class ImageIOError(Exception):
@@ -41,6 +49,43 @@ def read_frame(path: str | os.PathLike[str], *, bgr: bool = False) -> np.ndarray
     elif img.shape[2] == 4:
         img = cv2.cvtColor(img, cv2.COLOR_BGRA2BGR)
     return img if bgr else cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
+
+
+_PILLOW_LIMIT = threading.Lock()
+
+
+def frame_size(path: str | os.PathLike[str]) -> tuple[int, int]:
+    """A frame's (width, height) from its header, without decoding the pixels."""
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        # Pillow refuses to even open a header over 179 MP (its bomb check); the caller
+        # judges the size itself, from this header, so the check is lifted for the open.
+        with _PILLOW_LIMIT:
+            ceiling, Image.MAX_IMAGE_PIXELS = Image.MAX_IMAGE_PIXELS, None
+            try:
+                with Image.open(path) as im:
+                    return im.size
+            finally:
+                Image.MAX_IMAGE_PIXELS = ceiling
+    except FileNotFoundError:
+        raise ImageIOError(f"{path}: no such file") from None
+    except (OSError, UnidentifiedImageError, ValueError) as exc:
+        raise ImageIOError(f"{path}: cannot be decoded as an image ({exc})") from None
+
+
+def written_by_macrorig(path: str | os.PathLike[str]) -> bool:
+    """Whether ``path`` is an image :func:`write_image` made (a result or a depth map),
+    judged from its header."""
+    from PIL import Image
+
+    try:
+        with Image.open(path) as im:
+            if im.info.get("comment") == _JPEG_COMMENT or im.info.get("Software") == SOFTWARE:
+                return True
+            return bool(im.getexif().get(0x0131) == SOFTWARE)
+    except Exception:  # unreadable: not ours to judge; reading the frame will say why
+        return False
 
 
 def read_exif(path: str | os.PathLike[str]) -> bytes | None:
@@ -75,10 +120,15 @@ def atomic_output(path: str | os.PathLike[str]) -> Iterator[Path]:
     except OSError as exc:
         raise ImageIOError(f"{target}: cannot write there ({exc.strerror})") from exc
     try:
-        yield tmp
-        with open(tmp, "rb+") as f:
-            os.fsync(f.fileno())
-        os.replace(tmp, target)
+        try:
+            yield tmp
+            with open(tmp, "rb+") as f:
+                os.fsync(f.fileno())
+            os.replace(tmp, target)
+        except OSError as exc:  # a full disk, an I/O error: one line, not a traceback
+            if exc.errno == errno.ENOSPC:
+                raise ImageIOError(f"{target}: the disk is full; nothing was written") from exc
+            raise ImageIOError(f"{target}: cannot write ({exc.strerror or exc})") from exc
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
@@ -91,6 +141,12 @@ def check_output_path(path: str | os.PathLike[str]) -> None:
         raise ImageIOError(
             f"{p}: unknown output type {p.suffix or '(none)'!r}; use .jpg, .png or .tif"
         )
+    check_output_folder(p)
+
+
+def check_output_folder(path: str | os.PathLike[str]) -> None:
+    """Refuse a file to be written into a missing or unwritable folder, or over a folder."""
+    p = Path(path)
     directory = p.parent if str(p.parent) else Path(".")
     if not directory.is_dir():
         raise ImageIOError(f"{p}: the folder {directory} does not exist")
@@ -145,21 +201,36 @@ def write_image(
         if not ok:
             raise ImageIOError(f"{path}: encoding failed")
         data = buf.tobytes()
-        if exif and suffix in (".jpg", ".jpeg"):
-            data = insert_jpeg_exif(data, exif)
+        if suffix in (".jpg", ".jpeg"):
+            data = insert_jpeg_segment(data, b"\xff\xfe", _JPEG_COMMENT)
+            if exif:
+                data = insert_jpeg_exif(data, exif)
+        else:
+            data = insert_png_text(data, "Software", SOFTWARE)
         tmp.write_bytes(data)
 
 
 def insert_jpeg_exif(jpeg: bytes, exif: bytes) -> bytes:
     """Insert an APP1 EXIF segment right after SOI (and JFIF APP0 if present)."""
-    payload = b"Exif\x00\x00" + exif
+    return insert_jpeg_segment(jpeg, b"\xff\xe1", b"Exif\x00\x00" + exif)
+
+
+def insert_jpeg_segment(jpeg: bytes, marker: bytes, payload: bytes) -> bytes:
+    """Insert a segment right after SOI (and JFIF APP0 if present)."""
     if len(payload) + 2 > 0xFFFF:
-        return jpeg  # too large for one segment; better no EXIF than a broken file
-    segment = b"\xff\xe1" + (len(payload) + 2).to_bytes(2, "big") + payload
+        return jpeg  # too large for one segment; better without it than a broken file
+    segment = marker + (len(payload) + 2).to_bytes(2, "big") + payload
     pos = 2
     if jpeg[2:4] == b"\xff\xe0":
         pos = 4 + int.from_bytes(jpeg[4:6], "big")
     return jpeg[:pos] + segment + jpeg[pos:]
+
+
+def insert_png_text(png: bytes, key: str, value: str) -> bytes:
+    """Insert a tEXt chunk right after IHDR (PNG signature 8 bytes, IHDR 25)."""
+    body = b"tEXt" + key.encode("latin-1") + b"\x00" + value.encode("latin-1")
+    chunk = (len(body) - 4).to_bytes(4, "big") + body + zlib.crc32(body).to_bytes(4, "big")
+    return png[:33] + chunk + png[33:]
 
 
 # tifffile will not write IFD-type tags, so a LONG private tag holds the place; it is
@@ -208,7 +279,7 @@ def _write_tiff(
         compression="zlib",
         predictor=True,
         extratags=extratags,
-        software="macrorig",
+        software=SOFTWARE,
     )
     if exif:
         from stacker.tiff_exif import attach_exif_ifd

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import os
 
 _M_TRIM_THRESHOLD = -1
 _M_MMAP_THRESHOLD = -3
@@ -37,3 +38,38 @@ def limit_heap_fragmentation(
     ok = mallopt(_M_MMAP_THRESHOLD, mmap_threshold) == 1
     ok = mallopt(_M_ARENA_MAX, arenas) == 1 and ok
     return mallopt(_M_TRIM_THRESHOLD, trim_threshold) == 1 and ok
+
+
+# The biggest frame ``macrorig stack`` takes, checked from the files' headers before any
+# decoding: the stacker's working set is about 21 bytes per frame pixel (12 MP: 256 MB
+# peak, README), so what the computer has free over 24 bytes a pixel, and never more
+# than 150 MP.  ``MACRORIG_MAX_PIXELS`` overrides it.
+BYTES_PER_PIXEL = 24
+MAX_PIXELS = 150_000_000
+MAX_PIXELS_ENV = "MACRORIG_MAX_PIXELS"
+
+
+def available_memory() -> int | None:
+    """Bytes the kernel says a new process could use (MemAvailable), None off Linux."""
+    try:
+        with open("/proc/meminfo", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        return None
+    return None
+
+
+def frame_pixel_limit() -> int:
+    """The most pixels a frame may have to be stacked here (see :data:`BYTES_PER_PIXEL`)."""
+    override = os.environ.get(MAX_PIXELS_ENV, "").strip()
+    if override:
+        try:
+            return max(1, int(float(override)))
+        except ValueError:
+            pass  # a broken override is ignored, the computed limit holds
+    available = available_memory()
+    if available is None:
+        return MAX_PIXELS
+    return max(1, min(MAX_PIXELS, available // BYTES_PER_PIXEL))

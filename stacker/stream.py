@@ -5,7 +5,10 @@ recent keyframe: ``stacker.chain``) and merges it into the fused pyramid before 
 so the result is ready moments after the last frame.  Memory is fixed by the frame size,
 never by the number of frames.
 
-The output geometry is the reference frame's (by default the middle one).  Frames that
+The output geometry is the reference frame's (by default the middle one); when that frame
+cannot be used (it does not register: black, noise, half decoded; or it cannot be read)
+the next frame that can becomes the reference, so one bad frame never loses the stack.
+Frames that
 arrive before the reference are registered at once but fused only when the reference
 has arrived — re-read from ``source`` (the file the caller saved them to) or, without
 one, from a temporary spill file — so nothing but a file path is held per frame.
@@ -153,9 +156,7 @@ class Stream:
             try:
                 link = self._chain.add(index, proxy)
             except RegistrationError as exc:
-                report = replace(report, status="skipped", reason=str(exc))
-                self.reports.append(report)
-                return report
+                return self._skipped(report, str(exc))
             if link is not None:
                 report = replace(report, correlation=link.correlation)
         self.reports.append(report)
@@ -170,6 +171,22 @@ class Stream:
             self._place_after(index)
             self._fuse(index, frame, proxy)
         return self.reports[index]
+
+    def skip(self, reason: str, *, name: str | None = None) -> FrameReport:
+        """Count a frame that cannot be added (its file is gone or unreadable) as
+        skipped, so the frames after it keep their indices."""
+        return self._skipped(
+            FrameReport(index=len(self.reports), status="deferred", name=name), reason
+        )
+
+    def _skipped(self, report: FrameReport, reason: str) -> FrameReport:
+        report = replace(report, status="skipped", reason=reason)
+        self.reports.append(report)
+        if report.index == self._reference:
+            # The next frame becomes the reference (or, if none comes, finish() picks
+            # the middle of what arrived): its neighbours are chained to it as to this one.
+            self._reference += 1
+        return report
 
     def preview(self, max_width: int = 640) -> np.ndarray | None:
         """The fused image so far, small (uint8, frame channel order); None before any."""
@@ -299,14 +316,19 @@ class Stream:
         self._deferred[index] = path
 
     def _fuse_from_disk(self, index: int) -> None:
-        path = self._deferred.pop(index)
+        path = self._deferred[index]
         if path.suffix == ".npy":
             frame = np.load(path, allow_pickle=False)
             path.unlink(missing_ok=True)
         else:
-            from stacker.io import read_frame  # local: io pulls in Pillow, not needed otherwise
+            from stacker.io import ImageIOError, read_frame  # local: io is not always needed
 
-            frame = read_frame(path, bgr=self.bgr)
+            try:
+                frame = read_frame(path, bgr=self.bgr)
+            except ImageIOError as exc:  # deleted or damaged since it was registered
+                self._skip(index, f"could not be read again: {exc}")
+                return
+        del self._deferred[index]
         self._check_frame(frame, index)
         self._fuse(index, frame, Proxy.from_frame(frame, self.bgr))
 

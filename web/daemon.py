@@ -1,6 +1,7 @@
 """``macrorig serve``: the web app and the runner in one process.
 
-Start-up: configuration, the rig lock (one process per rig), devices (driver disabled
+Start-up: configuration, the rig lock (one process per rig), the listening socket (a busy
+port is refused here, before anything else starts), devices (driver disabled
 and LED off first thing), the job store (jobs a dead daemon left running become
 interrupted), the runner, the web server; then ``READY=1`` to systemd and watchdog
 pings for as long as the runner is healthy.  SIGTERM/SIGINT: the web server stops
@@ -10,6 +11,7 @@ interrupted), the driver is disabled, the LED switched off, exit status 0.
 
 from __future__ import annotations
 
+import errno
 import logging
 import signal
 import socket
@@ -50,14 +52,55 @@ def serve(config: Config, *, simulate: bool, host: str, port: int, no_auth: bool
     limit_heap_fragmentation()
     try:
         with rig_lock(config, simulate):
-            return _serve_locked(config, simulate=simulate, host=host, port=port, no_auth=no_auth)
+            listener = bind(host, port)
+            try:
+                return _serve_locked(
+                    config, listener, simulate=simulate, host=host, port=port, no_auth=no_auth
+                )
+            finally:
+                listener.close()
     except RigInUse as exc:
         raise DaemonError(
             f"another macrorig process is using this rig ({exc}); stop it first"
         ) from None
 
 
-def _serve_locked(config: Config, *, simulate: bool, host: str, port: int, no_auth: bool) -> int:
+def bind(host: str, port: int) -> socket.socket:
+    """The listening socket, bound before anything else starts — so "ready" (the log
+    line, systemd's READY=1) is only ever said by a daemon that can be reached, and a
+    busy port is a clear refusal before the rig's devices are touched."""
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(
+            host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+        )[0]
+    except socket.gaierror as exc:
+        raise DaemonError(f"cannot listen on {host!r}: {exc.strerror}") from None
+    sock = socket.socket(family, kind, proto)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(address)
+        sock.listen(128)
+    except OSError as exc:
+        sock.close()
+        if exc.errno == errno.EADDRINUSE:
+            raise DaemonError(
+                f"port {port} on {host} is already in use (another macrorig or another "
+                "server); stop it or choose another with --port"
+            ) from None
+        raise DaemonError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+    sock.set_inheritable(True)
+    return sock
+
+
+def _serve_locked(
+    config: Config,
+    listener: socket.socket,
+    *,
+    simulate: bool,
+    host: str,
+    port: int,
+    no_auth: bool,
+) -> int:
     rig = Rig(config, simulate=simulate)
     rig.open()
     notifier = Notifier()
@@ -118,11 +161,11 @@ def _serve_locked(config: Config, *, simulate: bool, host: str, port: int, no_au
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: None)
     try:
-        server.run()
+        server.run(sockets=[listener])
     finally:
         close_rig()
     if not server.started:
-        raise DaemonError(f"the web server could not start on {host}:{port} (is the port in use?)")
+        raise DaemonError(f"the web server could not start on {host}:{port}; the log says why")
     log.info("stopped: driver disabled, light off")
     return 0
 

@@ -15,7 +15,14 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
 from rig.durable import DiskFull
-from rig.errors import Conflict, HardwareUnavailable, InvalidRequest, NotFound, RigBusy
+from rig.errors import (
+    Conflict,
+    HardwareUnavailable,
+    InvalidRequest,
+    NotFound,
+    RigBusy,
+    StoreDamaged,
+)
 from rig.plan import PlanError
 from rig.rail import RailError
 
@@ -29,6 +36,7 @@ REFUSALS: tuple[tuple[type[Exception], int, str], ...] = (
     (RigBusy, 409, ""),
     (RailError, 409, "rail: "),
     (HardwareUnavailable, 503, ""),
+    (StoreDamaged, 503, ""),
     (DiskFull, 507, ""),
 )
 

@@ -6,7 +6,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from rig.jobs.schedule import unbounded_problem
+from rig.jobs.schedule import MAX_EVERY_MIN, MAX_TIMES, MIN_EVERY_MIN, unbounded_problem
 from rig.jobs.view import JobView
 from rig.plan import StackPlan
 from stacker.methods import MethodName
@@ -79,8 +79,8 @@ class ScheduleIn(Strict):
     ``until`` (epoch seconds), starting at ``start_at`` (default: now)."""
 
     preset: Annotated[str, Field(min_length=1, max_length=80)]
-    every_min: Annotated[float, Field(gt=0, le=7 * 24 * 60, allow_inf_nan=False)]
-    times: Annotated[int, Field(ge=1, le=100_000)] | None = None
+    every_min: Annotated[float, Field(ge=MIN_EVERY_MIN, le=MAX_EVERY_MIN, allow_inf_nan=False)]
+    times: Annotated[int, Field(ge=1, le=MAX_TIMES)] | None = None
     until: Finite | None = None
     start_at: Finite | None = None
 

@@ -100,10 +100,13 @@ def _reference(text: str, count: int) -> Reference:
 def run(args: argparse.Namespace) -> int:
     limit_heap_fragmentation()
     try:
-        paths = list_inputs(args.inputs)
+        left_out: list[Path] = []
+        paths = list_inputs(args.inputs, left_out=left_out)
+        for path in left_out:
+            print(f"macrorig stack: left out {path.name}: macrorig wrote it", file=sys.stderr)
         if len(paths) < 2:
             raise CliError(f"need at least two frames to stack, got {len(paths)}")
-        check_outputs(args.output, args.depthmap)
+        check_outputs(args.output, args.depthmap, args.report, inputs=paths)
         reference = _reference(str(args.reference), len(paths))
         options = StackOptions(
             method=args.method,

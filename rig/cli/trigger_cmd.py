@@ -49,6 +49,8 @@ def run(args: argparse.Namespace) -> int:
             body["plan"] = json.loads(args.plan.read_text())
         except OSError as exc:
             raise CliError(f"{args.plan}: {exc.strerror}") from None
+        except UnicodeDecodeError:
+            raise CliError(f"{args.plan}: not a text file (a plan is JSON in UTF-8)") from None
         except json.JSONDecodeError as exc:
             raise CliError(
                 f"{args.plan}: not valid JSON ({exc.msg} at line {exc.lineno})"

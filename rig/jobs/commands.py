@@ -8,17 +8,22 @@ a cancel and the runner starting that job cannot both win.
 
 from __future__ import annotations
 
+import errno
+import logging
 import time
 
 from pydantic import ValidationError
 
-from rig.errors import Conflict, HardwareUnavailable
+from rig.durable import DiskFull
+from rig.errors import Conflict, HardwareUnavailable, RigBusy
 from rig.job_files import JobFiles
 from rig.jobs.preflight import PlanEstimate, RigLimits, preflight
 from rig.jobs.runner import Runner
 from rig.jobs.state import JobState
-from rig.plan import MIN_FRAMES, PlanError, StackPlan
-from rig.store import Job, Store
+from rig.plan import MIN_FRAMES, PlanError, StackPlan, estimate_bytes
+from rig.store import Job, ScheduleSlot, Store
+
+log = logging.getLogger(__name__)
 
 
 class JobCommands:
@@ -28,8 +33,34 @@ class JobCommands:
         self.limits = limits
 
     def preflight(self, plan: StackPlan) -> PlanEstimate:
-        """Check ``plan`` against this rig (:class:`PlanError` if it cannot run here)."""
-        return preflight(plan, self.limits, has_lens=self._has_lens())
+        """Check ``plan`` against this rig (:class:`PlanError` if it cannot run here),
+        the disk it needs beside what the queued and running jobs will still write."""
+        return preflight(
+            plan, self.limits, has_lens=self._has_lens(), committed_bytes=self._committed_bytes()
+        )
+
+    def _committed_bytes(self) -> int:
+        """Disk the active jobs will still fill: their frames to come and results."""
+        total = 0
+        for job in self.store.jobs(limit=10_000, states=(JobState.QUEUED, JobState.RUNNING)):
+            job = self.runner.effective(job)
+            if not job.active:
+                continue
+            try:
+                plan = StackPlan.model_validate(job.plan)
+            except ValidationError:
+                continue
+            to_take = 0 if job.kind == "restack" else max(0, job.frames_planned - job.frames_done)
+            total += estimate_bytes(plan, self.limits.frame_size, to_take)
+        return total
+
+    def _check_queue_room(self) -> None:
+        waiting = len(self.store.queued())
+        if waiting >= self.limits.queue_max:
+            raise RigBusy(
+                f"{waiting} stacks are already waiting (at most {self.limits.queue_max}, "
+                "jobs.queue_max in the configuration): wait for them or cancel some"
+            )
 
     def submit(
         self,
@@ -37,15 +68,30 @@ class JobCommands:
         *,
         idempotency_key: str | None = None,
         callback_url: str | None = None,
-        schedule_id: str | None = None,
     ) -> tuple[Job, bool]:
         """Queue a stack (checks it first).  Returns (job, created): a repeated
         idempotency key returns the first job instead of queueing another."""
+        return self._submit(plan, idempotency_key, callback_url, None)
+
+    def submit_scheduled(self, preset: str, slot: ScheduleSlot) -> Job:
+        """Queue the preset for a schedule's ``slot``, counted in the job's own
+        transaction (:class:`Conflict` if the slot was taken meanwhile)."""
+        job, _ = self._submit(self.preset_plan(preset), None, None, slot)
+        return job
+
+    def _submit(
+        self,
+        plan: StackPlan,
+        idempotency_key: str | None,
+        callback_url: str | None,
+        slot: ScheduleSlot | None,
+    ) -> tuple[Job, bool]:
         if idempotency_key is not None:
             existing = self.store.job_by_idempotency_key(idempotency_key)
             if existing is not None:
                 return existing, False
         self._require_hardware()
+        self._check_queue_room()
         self.preflight(plan)
         job, created = self.store.create_job(
             kind="stack",
@@ -54,9 +100,11 @@ class JobCommands:
             frames_planned=plan.frame_count,
             idempotency_key=idempotency_key,
             callback_url=callback_url,
-            schedule_id=schedule_id,
+            schedule_id=slot.schedule_id if slot else None,
+            slot=slot,
         )
         if created:
+            self._write_card(job)
             self._queued(job)
         return job, created
 
@@ -82,6 +130,7 @@ class JobCommands:
         frames = JobFiles(self.runner.data_dir, frames_of or source.id).entries()
         if len(frames) < MIN_FRAMES:
             raise Conflict(f"job {job_id} has {len(frames)} saved frame(s): at least 2 are needed")
+        self._check_queue_room()
         plan = dict(source.plan)
         if method is not None:
             plan["method"] = method
@@ -92,11 +141,17 @@ class JobCommands:
             frames_planned=len(frames),
             source_job=frames_of or source.id,
         )
+        self._write_card(job)
         self._queued(job)
         return job
 
     def cancel(self, job_id: str) -> Job:
-        """A queued job is cancelled at once; the running one after its current frame."""
+        """A queued job is cancelled at once; the running one after its current frame.
+        A job that already stopped because the disk filled (its end not yet written) is
+        returned as it is: there is nothing left to stop."""
+        if self.runner.has_unsaved_end(job_id):
+            self.runner.save_pending()
+            return self.runner.effective(self.store.job(job_id))
         try:
             job = self.store.set_state(
                 job_id, JobState.CANCELLED, expect=(JobState.QUEUED,), finished=time.time()
@@ -112,6 +167,11 @@ class JobCommands:
     def resume(self, job_id: str) -> Job:
         """Continue an interrupted (or cancelled/failed) stack at its next frame; a
         restack starts its fusion again (its frames are all saved)."""
+        if self.runner.has_unsaved_end(job_id) and not self.runner.save_pending():
+            raise DiskFull(
+                errno.ENOSPC,
+                f"the disk is still full, so job {job_id} cannot resume: delete old stacks first",
+            )
         job = self.store.job(job_id)
         if not job.state.resumable:
             raise Conflict(
@@ -125,6 +185,18 @@ class JobCommands:
         return job
 
     # -- helpers ---------------------------------------------------------------------
+    def _write_card(self, job: Job) -> None:
+        """``job.json`` in the job's folder: what a damaged database is rebuilt from."""
+        card = job.model_dump(
+            mode="json",
+            include={"id", "kind", "name", "plan", "created", "frames_planned"}
+            | {"source_job", "schedule_id", "callback_url"},
+        )
+        try:
+            JobFiles(self.runner.data_dir, job.id).write_card(card)
+        except OSError as exc:  # the job runs all the same; only a rebuild would miss it
+            log.warning("job %s: could not write its job.json: %s", job.id, exc)
+
     def _queued(self, job: Job) -> None:
         self.runner.announce(job)
         self.runner.wake()

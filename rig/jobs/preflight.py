@@ -22,6 +22,8 @@ class RigLimits:
     frame_size: tuple[int, int]
     max_speed_mm_s: float
     data_dir: Path
+    microstep_mm: float | None = None  # the rail's smallest step
+    queue_max: int = 20
 
     @classmethod
     def of(cls, config: Config, simulate: bool) -> RigLimits:
@@ -31,6 +33,8 @@ class RigLimits:
             frame_size=(int(size[0]), int(size[1])),
             max_speed_mm_s=float(config.rail.max_speed_mm_s),
             data_dir=config.data_dir,
+            microstep_mm=1.0 / config.rail.steps_per_mm,
+            queue_max=config.jobs.queue_max,
         )
 
 
@@ -47,15 +51,20 @@ class PlanEstimate:
         return asdict(self)
 
 
-def preflight(plan: StackPlan, limits: RigLimits, *, has_lens: bool) -> PlanEstimate:
+def preflight(
+    plan: StackPlan, limits: RigLimits, *, has_lens: bool, committed_bytes: int = 0
+) -> PlanEstimate:
     """Refuse a plan this rig cannot run (:class:`~rig.plan.PlanError`, one line per
-    problem); otherwise what it will take."""
+    problem) — the disk it needs counted beside ``committed_bytes`` (what the jobs
+    already queued will write); otherwise what it will take."""
     check_plan(
         plan,
         soft_limits=limits.soft_limits,
         frame_size=limits.frame_size,
         data_dir=limits.data_dir,
         has_lens=has_lens,
+        microstep_mm=limits.microstep_mm,
+        committed_bytes=committed_bytes,
     )
     positions = plan.positions()
     step_um = abs(positions[1] - positions[0]) * 1000.0 if plan.uses_rail else None

@@ -22,7 +22,7 @@ from typing import Any
 
 from rig.devices import Devices
 from rig.durable import DiskFull
-from rig.errors import Conflict
+from rig.errors import Conflict, NotFound, StoreDamaged
 from rig.events import EventBus
 from rig.job_files import FrameEntry, JobFiles
 from rig.jobs.capture import Capture, StopFlags
@@ -66,6 +66,7 @@ class Runner:
         self._current: Job | None = None
         self._worker: StackWorker | None = None  # the current job's, for cancel/shutdown
         self._unsaved: dict[str, tuple[JobState, dict[str, Any]]] = {}
+        self._unsaved_lock = threading.Lock()
         self.progress: Progress | None = None
         self.last_fuse_s = 0.0  # the stacker's recent time per frame (for status and benchmarks)
         self._thread = threading.Thread(target=self._loop, name="runner", daemon=True)
@@ -116,7 +117,23 @@ class Runner:
 
     def view(self, job: Job) -> JobView:
         """The job as clients see it, with this runner's progress if it is the current one."""
-        return JobView.of(job, JobFiles(self.data_dir, job.id), self.progress)
+        return JobView.of(self.effective(job), JobFiles(self.data_dir, job.id), self.progress)
+
+    def effective(self, job: Job) -> Job:
+        """The job as it is: with the end a full disk kept out of the database."""
+        pending = self._unsaved.get(job.id)
+        if pending is None:
+            return job
+        state, fields = pending
+        return job.model_copy(update={"state": state, **fields})
+
+    def has_unsaved_end(self, job_id: str) -> bool:
+        return job_id in self._unsaved
+
+    def forget_unsaved(self, job_id: str) -> None:
+        """The job is being deleted: its end need not be written any more."""
+        with self._unsaved_lock:
+            self._unsaved.pop(job_id, None)
 
     def announce(self, job: Job) -> None:
         self.bus.publish("job", job=self.view(job).as_event())
@@ -130,12 +147,14 @@ class Runner:
     # -- the thread ------------------------------------------------------------------
     def _loop(self) -> None:
         while not self._shutdown.is_set():
-            self._save_pending()
+            self.save_pending()
             try:
                 queued = self.store.queued()
-            except sqlite3.Error:
+            except (sqlite3.Error, StoreDamaged):
                 log.exception("the job database cannot be read")
                 queued = []
+                with self._wake:  # not again at once: the database will not heal by itself
+                    self._wake.wait(timeout=30.0)
             if not queued:
                 with self._wake:
                     self._wake.wait(timeout=1.0)
@@ -329,16 +348,19 @@ class Runner:
             return
         self.announce(done)
 
-    def _save_pending(self) -> None:
-        """Write job states that a full disk kept out of the database."""
-        for job_id, (state, fields) in list(self._unsaved.items()):
-            try:
-                self.store.set_state(job_id, state, **fields)
-            except DiskFull:
-                return
-            except Conflict as exc:
-                log.warning("job %s not marked %s: %s", job_id, state, exc)
-            del self._unsaved[job_id]
+    def save_pending(self) -> bool:
+        """Write job states that a full disk kept out of the database (from any thread);
+        whether none is left unsaved."""
+        with self._unsaved_lock:
+            for job_id, (state, fields) in list(self._unsaved.items()):
+                try:
+                    self.store.set_state(job_id, state, **fields)
+                except DiskFull:
+                    return False
+                except (Conflict, NotFound) as exc:
+                    log.warning("job %s not marked %s: %s", job_id, state, exc)
+                self._unsaved.pop(job_id, None)
+            return True
 
     def _on_saved(self, job: Job, entry: FrameEntry) -> None:
         self.store.update_job(job.id, frames_done=entry.index + 1)  # DiskFull stops the capture

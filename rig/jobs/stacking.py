@@ -27,7 +27,7 @@ from rig.job_files import PREVIEW_FILE, JobFiles
 from rig.plan import StackPlan
 from stacker import StackOptions, Stream
 from stacker.files import report as stack_report
-from stacker.io import read_frame, write_image
+from stacker.io import ImageIOError, read_frame, write_image
 
 log = logging.getLogger(__name__)
 
@@ -135,10 +135,15 @@ class StackWorker:
                 return
             assert isinstance(item, Ticket)
             started = time.monotonic()
-            image = item.image if item.image is not None else read_frame(item.path)
-            item.image = None
-            stream.add(image, source=item.path)
-            del image
+            try:
+                image = item.image if item.image is not None else read_frame(item.path)
+            except ImageIOError as exc:  # listed in the manifest, but gone or damaged
+                log.warning("frame %d skipped: %s", item.index, exc)
+                stream.skip(f"could not be read: {exc}", name=item.path.name)
+            else:
+                item.image = None
+                stream.add(image, source=item.path)
+                del image
             self.fused += 1
             if item.index > stream.reference:  # one frame's work (the reference's add also
                 spent = time.monotonic() - started  # fuses every frame that came before it)

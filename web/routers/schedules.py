@@ -25,6 +25,7 @@ def _out(s: Schedule) -> dict[str, Any]:
         "skipped": s.skipped,
         "enabled": s.enabled,
         "last_job": s.last_job,
+        "error": s.error,
     }
 
 

@@ -69,6 +69,8 @@ function item(s) {
       limits.join(" · "),
       s.enabled && s.next_at ? ` · next ${clock(s.next_at)}` : "",
     ),
+    // why the rig paused it: it stays paused until enabled again
+    s.error ? el("div", { class: "error small" }, s.error) : "",
     el("div", { class: "actions" }, toggle, remove),
   );
 }
@@ -99,5 +101,6 @@ async function create() {
 // A `schedule` event: a slot started or was skipped (say why), or the schedule ended.
 export function onEvent(event) {
   if (event.action === "skipped") toast(`Scheduled stack skipped: ${event.reason}`, "error");
+  if (event.action === "paused") toast(`Schedule paused: ${event.reason}`, "error");
   refresh().catch(() => {});
 }

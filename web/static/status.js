@@ -30,6 +30,9 @@ export function render(s) {
   const hw = $("#banner-hardware");
   hw.hidden = !s.hardware_error;
   hw.textContent = s.hardware_error ? `HARDWARE NOT AVAILABLE — ${s.hardware_error}. Stacks are refused until it is fixed.` : "";
+  const db = $("#banner-database");
+  db.hidden = !s.database_problem;
+  db.textContent = s.database_problem ? `JOB DATABASE DAMAGED — ${s.database_problem}. No frame was deleted.` : "";
   const disk = s.disk || {};
   $("#banner-disk").hidden = !disk.low;
   $("#banner-disk").textContent = disk.low
