@@ -42,6 +42,9 @@ preview_size = [160, 120]
 
 [data]
 dir = "{data}"
+
+[server]
+hosts = ["testserver"]  # the Host of Starlette's TestClient
 """
 
 

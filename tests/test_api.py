@@ -155,7 +155,7 @@ def test_jog_home_marks_and_limits(rig, client):
     )
     assert client.post("/api/rail/marks/end").json()["end"] == pytest.approx(12, abs=0.01)
     out = client.post("/api/rail/move", json={"mm": 80})
-    assert out.status_code == 400 and "outside the rail's soft limits" in out.json()["detail"]
+    assert out.status_code == 422 and "outside the rail's soft limits" in out.json()["detail"]
     assert client.post("/api/rail/marks/middle").status_code == 422
 
 
@@ -329,18 +329,26 @@ class _Receiver(BaseHTTPRequestHandler):
         pass
 
 
-def test_callback_is_delivered_with_retries(rig, client):
+def test_callback_is_delivered_with_retries(tmp_path):
     _Receiver.received, _Receiver.fail_first = [], 1
     _Receiver.arrived.clear()
     server = HTTPServer(("127.0.0.1", 0), _Receiver)
     threading.Thread(target=server.serve_forever, daemon=True).start()
-    rig.callbacks.first_pause_s = 0.05
+    # A receiver on this machine: loopback is refused unless the config allows it.
+    allow = '[callbacks]\nallow = ["127.0.0.1"]\n'
+    headers = {"Authorization": f"Bearer {TOKEN}"}
     try:
-        url = f"http://127.0.0.1:{server.server_address[1]}/hook"
-        job = client.post("/api/jobs", json={"plan": PLAN, "callback_url": url}).json()
-        assert _Receiver.arrived.wait(60)  # delivered from its own thread after the job ends
-        assert _Receiver.received[0]["id"] == job["id"] and _Receiver.received[0]["state"] == "done"
-        assert _Receiver.fail_first == 0  # the first (failed) attempt was retried
+        with (
+            running_rig(tmp_path, allow) as rig,
+            TestClient(create_app(rig, Auth(TOKEN)), headers=headers) as client,
+        ):
+            rig.callbacks.first_pause_s = 0.05
+            url = f"http://127.0.0.1:{server.server_address[1]}/hook"
+            job = client.post("/api/jobs", json={"plan": PLAN, "callback_url": url}).json()
+            assert _Receiver.arrived.wait(60)  # delivered from its own thread after the job
+            assert _Receiver.received[0]["id"] == job["id"]
+            assert _Receiver.received[0]["state"] == "done"
+            assert _Receiver.fail_first == 0  # the first (failed) attempt was retried
     finally:
         server.shutdown()
 

@@ -14,7 +14,9 @@ from typing import Any
 
 import httpx
 
+from rig import net_guard
 from rig.events import Event, EventBus
+from rig.net_guard import AddressPolicy, UnsafeTarget
 from rig.store import Store
 
 log = logging.getLogger(__name__)
@@ -32,8 +34,10 @@ class CallbackSender:
         first_pause_s: float = 2.0,
         timeout_s: float = 10.0,
         job_url: str = "/api/jobs/{id}",
+        policy: AddressPolicy | None = None,
     ) -> None:
         self.store = store
+        self.policy = policy or AddressPolicy()
         self.attempts = attempts
         self.first_pause_s = first_pause_s
         self.timeout_s = timeout_s
@@ -76,7 +80,14 @@ class CallbackSender:
         pause = self.first_pause_s
         for attempt in range(1, self.attempts + 1):
             try:
-                response = httpx.post(url, json=payload, timeout=self.timeout_s)
+                # Vetted again at every attempt: the name may resolve elsewhere by now.
+                target = net_guard.vet_url(url, self.policy)
+            except UnsafeTarget as exc:
+                log.error("callback for job %s not sent: %s", payload["id"], exc)
+                return
+            try:
+                with net_guard.client(timeout=self.timeout_s) as client:
+                    response = client.post(json=payload, **target.request_options())
                 if response.status_code < 500:
                     self.delivered.append((payload["id"], response.status_code))
                     return
