@@ -1,6 +1,6 @@
 """The data folder, file by file — the one place its layout is spelled out::
 
-    <data>/macrorig.db         jobs, presets and schedules (SQLite, WAL): rig.store
+    <data>/macrorig.db         jobs, presets, schedules, ended sessions (SQLite): rig.store
     <data>/jobs/<id>/          one job's frames, manifest and results: rig.job_files
     <data>/api-token           the API token (mode 0600): web.auth
     <data>/marks.json          the start and end marks set on the page: rig.service
