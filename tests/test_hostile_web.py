@@ -305,16 +305,18 @@ def test_parallel_wrong_logins_share_one_lockout(app, clock):
         return [r.status_code for r in answers]
 
     codes = asyncio.run(guesses(8))
-    assert sorted(codes) == [401] + [429] * 7  # one guess checked, seven refused unchecked
+    # The first failure is free (a typo), the second locks: six refused unchecked.
+    assert sorted(codes) == [401, 401] + [429] * 6
     assert asyncio.run(guesses(4)) == [429] * 4  # the clock has not moved: still locked
     clock.now += 0.3
     assert sorted(asyncio.run(guesses(4))) == [401, 429, 429, 429]
-    assert app.state.auth.lockout.failures("127.0.0.1") == 2
+    assert app.state.auth.lockout.failures("127.0.0.1") == 3
 
 
 def test_the_right_secret_waits_out_the_lockout_too(app, clock):
     with TestClient(app) as c:
-        assert c.post("/api/login", json={"secret": "wrong"}).status_code == 401
+        for _ in range(2):  # a typo is free, the second wrong one locks
+            assert c.post("/api/login", json={"secret": "wrong"}).status_code == 401
         locked = c.post("/api/login", json={"secret": TOKEN})
         assert locked.status_code == 429 and locked.headers["retry-after"] == "1"
         assert "try again in 1 s" in locked.json()["detail"]
@@ -326,6 +328,7 @@ def test_wrong_bearer_tokens_are_slowed_like_logins(app, clock):
     with TestClient(app) as c:
         wrong = {"Authorization": "Bearer guess-1"}
         assert c.get("/api/status", headers=wrong).status_code == 401
+        assert c.get("/api/status", headers=wrong).status_code == 401
         assert c.get("/api/status", headers=wrong).status_code == 429
         assert c.get("/api/status", headers=BEARER).status_code == 429  # no guessing meanwhile
         clock.now += 0.3
@@ -336,7 +339,7 @@ def test_wrong_bearer_tokens_are_slowed_like_logins(app, clock):
 
 def test_the_pause_doubles_up_to_a_limit():
     lockout = Lockout(clock=FrozenClock(), max_pause_s=4)
-    assert [lockout.failed("a") for _ in range(6)] == [0.25, 0.5, 1, 2, 4, 4]
+    assert [lockout.failed("a") for _ in range(7)] == [0, 0.25, 0.5, 1, 2, 4, 4]
     lockout.forgive("a")
     assert lockout.wait_s("a") == 0
 

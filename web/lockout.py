@@ -1,11 +1,11 @@
 """Wrong secrets slow their sender down, however many requests it sends at once.
 
 Every failed login and every wrong bearer token counts against the client's address
-(an IPv6 client's /64, which one machine can fill with addresses).  After the n-th
-failure the address is locked for 0.25·2ⁿ⁻¹ s, at most ``max_pause_s``, and every request
-from it in that time — parallel ones included — is refused unchecked (429 with
-``Retry-After``): one guess per pause, however many connections.  A success forgives;
-so does ``forget_s`` without a failure.
+(an IPv6 client's /64, which one machine can fill with addresses).  The first failure is
+free (a typo); after the n-th the address is locked for 0.25·2ⁿ⁻² s, at most
+``max_pause_s``, and every request from it in that time — parallel ones included — is
+refused unchecked (429 with ``Retry-After``): one guess per pause, however many
+connections.  A success forgives; so does ``forget_s`` without a failure.
 """
 
 from __future__ import annotations
@@ -44,6 +44,7 @@ class _Record:
 @dataclass
 class Lockout:
     max_pause_s: float = 30.0
+    free_failures: int = 1
     forget_s: float = 15 * 60.0
     clock: Callable[[], float] = time.monotonic
     _clients: dict[str, _Record] = field(default_factory=dict)
@@ -66,7 +67,9 @@ class Lockout:
         record = self._clients.setdefault(client, _Record())
         record.failures += 1
         record.last_failure = now
-        pause = min(self.max_pause_s, FIRST_PAUSE_S * 2 ** min(record.failures - 1, 30))
+        counted = record.failures - self.free_failures
+        pause = 0.0 if counted <= 0 else FIRST_PAUSE_S * 2 ** min(counted - 1, 30)
+        pause = min(self.max_pause_s, pause)
         record.locked_until = now + pause
         return pause
 

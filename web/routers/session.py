@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, HTTPException, Request, Response, status
 
 from web.auth import COOKIE, Auth
-from web.lockout import client_key, retry_after
+from web.lockout import client_key
 from web.models import Login
 
 router = APIRouter(prefix="/api", tags=["session"])
@@ -17,11 +17,8 @@ async def login(body: Login, request: Request, response: Response) -> dict[str, 
     client = client_key(request.client.host if request.client else None)
     auth.refuse_if_locked_out(client)
     if not auth.check_secret(body.secret):
-        pause = auth.lockout.failed(client)
-        raise HTTPException(
-            status.HTTP_401_UNAUTHORIZED,
-            detail=f"wrong token or password (the next try is possible in {retry_after(pause)} s)",
-        )
+        auth.lockout.failed(client)
+        raise HTTPException(status.HTTP_401_UNAUTHORIZED, detail="wrong token or password")
     auth.lockout.forgive(client)
     response.set_cookie(
         COOKIE,
