@@ -149,9 +149,15 @@ class DaemonProcess:
     long-running daemon); :attr:`http` is a client already carrying the API token."""
 
     def __init__(
-        self, config: Path, data: Path, port: int, env: dict[str, str] | None = None
+        self,
+        config: Path,
+        data: Path,
+        port: int,
+        env: dict[str, str] | None = None,
+        args: tuple[str, ...] = (),
     ) -> None:
         self.config, self.data, self.port = config, data, port
+        self.args = args  # more options for ``macrorig serve`` (``--no-auth``)
         self.url = f"http://127.0.0.1:{port}"
         self.log_path = data.parent / "daemon.log"
         self._env = {**os.environ, **(env or {})}
@@ -164,6 +170,7 @@ class DaemonProcess:
                 [
                     *(sys.executable, "-m", "rig", "serve", "--sim"),
                     *("--config", str(self.config), "--port", str(self.port)),
+                    *self.args,
                 ],
                 env=self._env,
                 stdout=log,
