@@ -406,7 +406,6 @@ class Store:
             if db.execute("DELETE FROM schedules WHERE id = ?", (schedule_id,)).rowcount == 0:
                 raise NotFound(f"no schedule {schedule_id!r}")
 
-
     # -- logged-out sessions (the web page's cookies are valid until they expire) ------
     def end_session(self, session_id: str, expires: float) -> None:
         """Remember a logged-out session until it would have expired (kept across

@@ -48,7 +48,7 @@ class HostPolicy:
         names = {"localhost", *(_plain(h) for h in hosts)}
         if not loopback_only:
             machine = _plain(socket.gethostname())
-            names |= {machine, f"{machine}.local", _plain(socket.getfqdn())}
+            names |= {machine, f"{machine}.local"}
         return cls(frozenset(names), any_address=not loopback_only)
 
     def allows(self, host: str) -> bool:

@@ -6,7 +6,11 @@ import subprocess
 import sys
 from pathlib import Path
 
-SCRIPT = Path(__file__).resolve().parent.parent / "scripts" / "probe.py"
+import pytest
+
+pytestmark = pytest.mark.slow  # an end-to-end run of a script or daemon: seconds each
+
+SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "probe.py"
 
 
 def test_the_hostile_client_probe_finds_nothing():
