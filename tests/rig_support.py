@@ -42,15 +42,19 @@ preview_size = [160, 120]
 
 [data]
 dir = "{data}"
-
+"""
+# Starlette's TestClient sends ``Host: testserver``, a name the rig would refuse.
+TESTCLIENT_HOST = """
 [server]
-hosts = ["testserver"]  # the Host of Starlette's TestClient
+hosts = ["testserver"]
 """
 
 
 def fast_config(tmp_path: Path, extra: str = "") -> Config:
     path = tmp_path / "rig.toml"
-    path.write_text(FAST_RIG.format(data=tmp_path / "data") + extra)
+    # A caller's own [server] (a daemon's port) is for real HTTP, where Host is 127.0.0.1.
+    server = "" if "[server]" in extra else TESTCLIENT_HOST
+    path.write_text(FAST_RIG.format(data=tmp_path / "data") + server + extra)
     return load_config(path)
 
 
