@@ -13,6 +13,8 @@ each, naming the dotted key and the fix::
 
 from __future__ import annotations
 
+import contextlib
+import ipaddress
 import os
 import re
 import tomllib
@@ -291,11 +293,51 @@ class JobsConfig(Section):
     queue_max: Annotated[int, Field(strict=True, ge=1, le=10_000)] = 20
 
 
+def _check_network(entry: str) -> str:
+    ipaddress.ip_network(entry, strict=False)  # ValueError says what is wrong
+    return entry
+
+
+def _check_host_name(entry: str) -> str:
+    if not _HOST_NAME.fullmatch(entry):
+        raise ValueError(f"{entry!r} is not a host name (letters, digits, '-', '.')")
+    return entry
+
+
+def _check_host_or_network(entry: str) -> str:
+    with contextlib.suppress(ValueError):
+        return _check_network(entry)
+    if not _HOST_NAME.fullmatch(entry):
+        raise ValueError(f"{entry!r} is neither a host name, an IP address nor a network (CIDR)")
+    return entry
+
+
+_HOST_NAME = re.compile(r"(?i)[a-z0-9_]([a-z0-9_-]{0,62})(\.[a-z0-9_]([a-z0-9_-]{0,62}))*\.?")
+HostName = Annotated[str, AfterValidator(_check_host_name)]
+HostOrNetwork = Annotated[str, AfterValidator(_check_host_or_network)]
+Network = Annotated[str, AfterValidator(_check_network)]
+
+
 class ServerConfig(Section):
     """Where the web page and API listen (command-line options win)."""
 
     host: str = "127.0.0.1"
     port: Annotated[int, Field(strict=True, ge=1, le=65535)] = 8000
+    # Names the rig is reached by besides its defaults (localhost, the hostname, its
+    # .local name and any IP address): a request with another Host is refused (DNS
+    # rebinding).
+    hosts: tuple[HostName, ...] = ()
+    # Reverse proxies whose X-Forwarded-For is believed (addresses or networks); none by
+    # default, so a client cannot pick the address its failed logins are counted against.
+    trusted_proxies: tuple[Network, ...] = ()
+
+
+class CallbacksConfig(Section):
+    """Where job callbacks may go.  Loopback, link-local (cloud metadata), unspecified,
+    multicast and broadcast addresses are refused unless listed in ``allow`` (host names
+    or networks, e.g. ``["127.0.0.1", "hooks.lab"]``)."""
+
+    allow: tuple[HostOrNetwork, ...] = ()
 
 
 class AuthConfig(Section):
@@ -316,6 +358,7 @@ class Config(Section):
     jobs: JobsConfig = JobsConfig()
     server: ServerConfig = ServerConfig()
     auth: AuthConfig = AuthConfig()
+    callbacks: CallbacksConfig = CallbacksConfig()
 
     @model_validator(mode="after")
     def _no_shared_pins(self) -> Config:

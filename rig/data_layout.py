@@ -1,6 +1,7 @@
 """The data folder, file by file — the one place its layout is spelled out::
 
-    <data>/macrorig.db         jobs, presets and schedules (SQLite, WAL): rig.store
+    <data>/macrorig.db         jobs, presets, schedules, callbacks, ended sessions
+                               (SQLite, WAL): rig.store
     <data>/macrorig.db.damaged-<time>   a damaged database, set aside (never deleted) at
                                start-up when the job list was rebuilt: rig.store_recovery
     <data>/jobs/<id>/          one job's frames, manifest, job.json and results: rig.job_files

@@ -24,6 +24,11 @@ class InvalidRequest(RigError):
     """A value the rig cannot take here (outside the rail's limits, a time in the past…)."""
 
 
+class InvalidValue(InvalidRequest):
+    """One field's value is refused (the message names the field): a position outside
+    the soft limits, an unsafe callback URL, a preset name that is not a name."""
+
+
 class RigBusy(RigError):
     """The rail (or camera) is in use: a stack runs or a manual move is under way."""
 

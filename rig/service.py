@@ -30,7 +30,14 @@ from rig.config import Config
 from rig.data_layout import DataLayout
 from rig.devices import Devices, HardwareError, open_devices
 from rig.durable import write_atomic
-from rig.errors import Conflict, HardwareUnavailable, InvalidRequest, NotFound, RigBusy
+from rig.errors import (
+    Conflict,
+    HardwareUnavailable,
+    InvalidRequest,
+    InvalidValue,
+    NotFound,
+    RigBusy,
+)
 from rig.events import EventBus
 from rig.job_files import RESULT_FILES, FrameEntry, JobFiles
 from rig.jobs.callbacks import CallbackSender
@@ -39,7 +46,9 @@ from rig.jobs.preflight import PlanEstimate, RigLimits
 from rig.jobs.runner import Runner
 from rig.jobs.schedule import Scheduler, ScheduleSpec
 from rig.jobs.view import JobView
+from rig.net_guard import AddressPolicy
 from rig.plan import StackPlan
+from rig.preset_names import name_problem
 from rig.rail import RailError
 from rig.store import Job, Preset, Schedule
 from rig.store_recovery import open_store
@@ -109,11 +118,14 @@ class Rig:
             data_dir=self.data_dir,
             hardware_error=self.hardware_error,
         )
-        self.jobs = JobCommands(self.store, self.runner, RigLimits.of(self.config, self.simulate))
+        callback_policy = AddressPolicy.of(self.config.callbacks.allow)
+        self.jobs = JobCommands(
+            self.store, self.runner, RigLimits.of(self.config, self.simulate), callback_policy
+        )
         self.scheduler = Scheduler(
             self.store, self.bus, self.jobs.submit_scheduled, self.runner.busy
         )
-        self.callbacks = CallbackSender(self.bus, self.store)
+        self.callbacks = CallbackSender(self.bus, self.store, policy=callback_policy)
         for job in interrupted:  # said now, so a script waiting for its callback hears
             self.runner.announce(job)
         if start_runner:
@@ -227,7 +239,7 @@ class Rig:
     def move_to(self, mm: float) -> None:
         lo, hi = self.config.rail.soft_min_mm, self.config.rail.soft_max_mm
         if not lo <= mm <= hi:
-            raise InvalidRequest(f"{mm:g} mm is outside the rail's soft limits ({lo:g}–{hi:g} mm)")
+            raise InvalidValue(f"{mm:g} mm is outside the rail's soft limits ({lo:g}–{hi:g} mm)")
         rail = self._require_devices().rail
         if not rail.known:
             raise RigBusy("the rail position is unknown: home the rail first")
@@ -236,12 +248,12 @@ class Rig:
     def jog(self, mm: float) -> None:
         travel = self.config.rail.travel_mm
         if abs(mm) > travel:
-            raise InvalidRequest(f"a jog of {mm:+g} mm is longer than the rail ({travel:g} mm)")
+            raise InvalidValue(f"a jog of {mm:+g} mm is longer than the rail ({travel:g} mm)")
         rail = self._require_devices().rail
         lo, hi = self.config.rail.soft_min_mm, self.config.rail.soft_max_mm
         target = rail.position_mm + mm
         if rail.known and not lo <= target <= hi:
-            raise InvalidRequest(
+            raise InvalidValue(
                 f"jogging {mm:+g} mm would go to {target:.3f} mm, outside the soft limits "
                 f"({lo:g}–{hi:g} mm)"
             )
@@ -422,6 +434,9 @@ class Rig:
         return self.store.preset(name)
 
     def save_preset(self, name: str, plan: StackPlan) -> Preset:
+        problem = name_problem(name)
+        if problem is not None:
+            raise InvalidValue(problem)
         return self.store.save_preset(name, plan.model_dump(mode="json"))
 
     def delete_preset(self, name: str) -> None:

@@ -1,4 +1,5 @@
-"""The job database: SQLite in WAL mode for jobs, presets and schedules.
+"""The job database: SQLite in WAL mode for jobs, presets, schedules and logged-out
+sessions.
 
 One connection shared by the daemon's threads behind a lock (writes are rare and tiny:
 a state change, a frame count).  Frame and result files live beside it, see
@@ -85,6 +86,10 @@ CREATE TABLE IF NOT EXISTS callbacks (
 );
 CREATE INDEX IF NOT EXISTS callbacks_pending ON callbacks (next_at)
     WHERE delivered IS NULL AND given_up IS NULL;
+CREATE TABLE IF NOT EXISTS ended_sessions (
+    id TEXT PRIMARY KEY,
+    expires REAL NOT NULL
+);
 """
 
 # Columns added after a table's first release: (table, column, declaration), added to an
@@ -583,6 +588,24 @@ class Store:
         with self._tx() as db:
             if db.execute("DELETE FROM schedules WHERE id = ?", (schedule_id,)).rowcount == 0:
                 raise NotFound(f"no schedule {schedule_id!r}")
+
+    # -- logged-out sessions (the web page's cookies are valid until they expire) ------
+    def end_session(self, session_id: str, expires: float) -> None:
+        """Remember a logged-out session until it would have expired (kept across
+        restarts: a logout must not come undone)."""
+        with self._tx() as db:
+            db.execute("DELETE FROM ended_sessions WHERE expires < ?", (time.time(),))
+            db.execute(
+                "INSERT OR REPLACE INTO ended_sessions (id, expires) VALUES (?, ?)",
+                (session_id, expires),
+            )
+
+    def session_ended(self, session_id: str) -> bool:
+        with self._lock:
+            row = self._db.execute(
+                "SELECT 1 FROM ended_sessions WHERE id = ?", (session_id,)
+            ).fetchone()
+        return row is not None
 
 
 def _damaged(exc: sqlite3.Error) -> Exception:

@@ -43,11 +43,18 @@ preview_size = [160, 120]
 [data]
 dir = "{data}"
 """
+# Starlette's TestClient sends ``Host: testserver``, a name the rig would refuse.
+TESTCLIENT_HOST = """
+[server]
+hosts = ["testserver"]
+"""
 
 
 def fast_config(tmp_path: Path, extra: str = "") -> Config:
     path = tmp_path / "rig.toml"
-    path.write_text(FAST_RIG.format(data=tmp_path / "data") + extra)
+    # A caller's own [server] (a daemon's port) is for real HTTP, where Host is 127.0.0.1.
+    server = "" if "[server]" in extra else TESTCLIENT_HOST
+    path.write_text(FAST_RIG.format(data=tmp_path / "data") + server + extra)
     return load_config(path)
 
 
@@ -146,9 +153,15 @@ class DaemonProcess:
     long-running daemon); :attr:`http` is a client already carrying the API token."""
 
     def __init__(
-        self, config: Path, data: Path, port: int, env: dict[str, str] | None = None
+        self,
+        config: Path,
+        data: Path,
+        port: int,
+        env: dict[str, str] | None = None,
+        args: tuple[str, ...] = (),
     ) -> None:
         self.config, self.data, self.port = config, data, port
+        self.args = args  # more options for ``macrorig serve`` (``--no-auth``)
         self.url = f"http://127.0.0.1:{port}"
         self.log_path = data.parent / "daemon.log"
         self._env = {**os.environ, **(env or {})}
@@ -161,6 +174,7 @@ class DaemonProcess:
                 [
                     *(sys.executable, "-m", "rig", "serve", "--sim"),
                     *("--config", str(self.config), "--port", str(self.port)),
+                    *self.args,
                 ],
                 env=self._env,
                 stdout=log,

@@ -12,6 +12,7 @@ from fastapi import Depends, FastAPI
 from fastapi.responses import FileResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 from fastapi_offline import FastAPIOffline
+from starlette.exceptions import HTTPException
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -19,14 +20,18 @@ from rig import __version__
 from rig.service import Rig
 from web import errors
 from web.auth import Auth, require_auth
+from web.host_check import HostCheck, HostPolicy
 from web.routers import camera, events, jobs, plans, presets, rail, schedules, session, status
+from web.same_origin import SameOriginCheck
+from web.security_headers import SecurityHeaders
 
 STATIC = Path(__file__).parent / "static"
 MAX_BODY_BYTES = 256 * 1024  # a plan is a few hundred bytes
 
 
 class BodyLimit:
-    """413 for a request body over the limit, declared or streamed."""
+    """413 for a request body over the limit, declared (Content-Length) or streamed
+    (chunked: counted as it arrives)."""
 
     def __init__(self, app: ASGIApp, limit: int) -> None:
         self.app = app
@@ -50,12 +55,12 @@ class BodyLimit:
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
                 if seen > self.limit:
-                    raise _BodyTooLarge
+                    raise BodyTooLarge(self.limit)
             return message
 
         try:
             await self.app(scope, limited, send)
-        except _BodyTooLarge:
+        except BodyTooLarge:  # raised outside a route (a route answers it as an HTTPException)
             await _too_large(self.limit)(scope, receive, send)
 
 
@@ -69,14 +74,20 @@ class RevalidatedStaticFiles(StaticFiles):
         return response
 
 
-class _BodyTooLarge(Exception):
-    pass
+class BodyTooLarge(HTTPException):
+    """An HTTPException, so FastAPI's body reading passes it on as it is (any other
+    exception there becomes a generic 400)."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(413, _too_large_message(limit))
+
+
+def _too_large_message(limit: int) -> str:
+    return f"request body too large (at most {limit // 1024} KiB)"
 
 
 def _too_large(limit: int) -> JSONResponse:
-    return JSONResponse(
-        {"detail": f"request body too large (at most {limit // 1024} KiB)"}, status_code=413
-    )
+    return JSONResponse({"detail": _too_large_message(limit)}, status_code=413)
 
 
 def create_app(
@@ -85,7 +96,11 @@ def create_app(
     *,
     on_startup: Callable[[], Awaitable[None] | None] | None = None,
     on_shutdown: Callable[[], Awaitable[None] | None] | None = None,
+    hosts: HostPolicy | None = None,
 ) -> FastAPI:
+    """The app over ``rig``.  ``hosts``: the names it answers to (default: from
+    ``[server] hosts`` and the machine's names; loopback only when auth is off)."""
+
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         if on_startup is not None:
@@ -112,9 +127,17 @@ def create_app(
     for module in (status, rail, camera, plans, presets, jobs, schedules, events):
         app.include_router(module.router, dependencies=protected)
     app.include_router(session.router)
+    # The last added runs first: headers on every answer, then Host, then origin.
     app.add_middleware(BodyLimit, limit=MAX_BODY_BYTES)
+    app.add_middleware(SameOriginCheck)
+    app.add_middleware(
+        HostCheck,
+        policy=hosts
+        or HostPolicy.for_server(rig.config.server.hosts, loopback_only=not auth.enabled),
+    )
+    app.add_middleware(SecurityHeaders)
 
-    @app.get("/", include_in_schema=False)
+    @app.api_route("/", methods=["GET", "HEAD"], include_in_schema=False)
     def page() -> FileResponse:
         return FileResponse(STATIC / "index.html", headers={"Cache-Control": "no-cache"})
 

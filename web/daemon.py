@@ -16,6 +16,7 @@ import logging
 import signal
 import socket
 from pathlib import Path
+from typing import Any
 
 import uvicorn
 
@@ -111,6 +112,7 @@ def _serve_locked(
         password=config.auth.password,
         enabled=not no_auth,
         session_s=config.auth.session_hours * 3600,
+        ended=rig.store,
     )
     rig.bus.listen(lambda event: _status_line(notifier, event))
     closed = False
@@ -153,6 +155,7 @@ def _serve_locked(
             access_log=False,
             timeout_graceful_shutdown=3,
             lifespan="on",
+            **proxy_options(config.server.trusted_proxies),
         )
     )
     # uvicorn handles SIGTERM/SIGINT itself (graceful shutdown, which closes the rig) and
@@ -168,6 +171,15 @@ def _serve_locked(
         raise DaemonError(f"the web server could not start on {host}:{port}; the log says why")
     log.info("stopped: driver disabled, light off")
     return 0
+
+
+def proxy_options(trusted_proxies: tuple[str, ...]) -> dict[str, Any]:
+    """uvicorn's X-Forwarded-For handling: only from the configured proxies.  uvicorn
+    believes loopback by default, which would let any local client choose the address
+    its failed logins count against."""
+    if not trusted_proxies:
+        return {"proxy_headers": False}
+    return {"proxy_headers": True, "forwarded_allow_ips": list(trusted_proxies)}
 
 
 def _status_line(notifier: Notifier, event: Event) -> None:

@@ -25,17 +25,12 @@ from urllib.parse import urlsplit
 
 import httpx
 
+from rig import net_guard
 from rig.events import Event, EventBus
+from rig.net_guard import AddressPolicy
 from rig.store import PendingCallback, Store
 
 log = logging.getLogger(__name__)
-
-
-def vet_url(url: str) -> None:
-    """Where every attempt's target is checked before anything is sent: raise to refuse
-    it (the callback is then given up with that reason, not retried).  The SSRF guard
-    (loopback, link-local and metadata addresses, after resolving the name) plugs in
-    here; on its own this module accepts any http(s) URL the API accepted."""
 
 
 class CallbackSender:
@@ -50,7 +45,7 @@ class CallbackSender:
         job_url: str = "/api/jobs/{id}",
         clock: Callable[[], float] = time.time,
         transport: httpx.AsyncBaseTransport | None = None,
-        vet: Callable[[str], None] = vet_url,
+        policy: AddressPolicy | None = None,
     ) -> None:
         self.store = store
         self.attempts = attempts
@@ -59,7 +54,7 @@ class CallbackSender:
         self.job_url = job_url
         self._clock = clock
         self._transport = transport
-        self._vet = vet
+        self.policy = policy or AddressPolicy()
         self._stop = threading.Event()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._wake: asyncio.Event | None = None
@@ -163,6 +158,7 @@ class CallbackSender:
         return httpx.AsyncClient(
             transport=self._transport,
             timeout=httpx.Timeout(self.deadline_s),  # a backstop; the deadline is below
+            trust_env=False,  # a proxy from the environment would connect elsewhere than vetted
             follow_redirects=False,  # a redirect would take the callback where no one vetted
         )
 
@@ -170,13 +166,15 @@ class CallbackSender:
         """One POST, within the deadline; its outcome goes to the store."""
         status: int | None = None
         try:
-            self._vet(callback.url)
+            # Vetted at every attempt (the name may resolve elsewhere by now), and the
+            # request goes to the very address vetted.
+            target = net_guard.vet_url(callback.url, self.policy)
         except Exception as exc:
             self._record(callback, None, f"refused: {exc}", retry=False)
             return
         try:
             async with asyncio.timeout(self.deadline_s):
-                response = await client.post(callback.url, json=callback.payload)
+                response = await client.post(json=callback.payload, **target.request_options())
             status = response.status_code
             error = None if status < 500 else f"HTTP {status}"
         except TimeoutError:

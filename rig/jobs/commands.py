@@ -15,11 +15,12 @@ import time
 from pydantic import ValidationError
 
 from rig.durable import DiskFull
-from rig.errors import Conflict, HardwareUnavailable, RigBusy
+from rig.errors import Conflict, HardwareUnavailable, InvalidRequest, InvalidValue, RigBusy
 from rig.job_files import JobFiles
 from rig.jobs.preflight import PlanEstimate, RigLimits, preflight
 from rig.jobs.runner import Runner
 from rig.jobs.state import JobState
+from rig.net_guard import AddressPolicy, vet_url
 from rig.plan import MIN_FRAMES, PlanError, StackPlan, estimate_bytes
 from rig.store import Job, ScheduleSlot, Store
 
@@ -27,10 +28,17 @@ log = logging.getLogger(__name__)
 
 
 class JobCommands:
-    def __init__(self, store: Store, runner: Runner, limits: RigLimits) -> None:
+    def __init__(
+        self,
+        store: Store,
+        runner: Runner,
+        limits: RigLimits,
+        callback_policy: AddressPolicy | None = None,
+    ) -> None:
         self.store = store
         self.runner = runner
         self.limits = limits
+        self.callback_policy = callback_policy or AddressPolicy()
 
     def preflight(self, plan: StackPlan) -> PlanEstimate:
         """Check ``plan`` against this rig (:class:`PlanError` if it cannot run here),
@@ -86,26 +94,36 @@ class JobCommands:
         callback_url: str | None,
         slot: ScheduleSlot | None,
     ) -> tuple[Job, bool]:
+        plan_json = plan.model_dump(mode="json")
+        request: dict[str, object] = {"plan": plan_json, "callback_url": callback_url}
         if idempotency_key is not None:
+            if not idempotency_key.strip():
+                raise InvalidRequest(
+                    "Idempotency-Key is empty: send a non-empty key, or no header at all"
+                )
             existing = self.store.job_by_idempotency_key(idempotency_key)
             if existing is not None:
-                return existing, False
+                return _same_request(existing, idempotency_key, request), False
         self._require_hardware()
         self._check_queue_room()
         self.preflight(plan)
+        if callback_url is not None:
+            vet_url(callback_url, self.callback_policy)
         job, created = self.store.create_job(
             kind="stack",
             name=plan.name or "stack",
-            plan=plan.model_dump(mode="json"),
+            plan=plan_json,
             frames_planned=plan.frame_count,
             idempotency_key=idempotency_key,
             callback_url=callback_url,
             schedule_id=slot.schedule_id if slot else None,
             slot=slot,
         )
-        if created:
-            self._write_card(job)
-            self._queued(job)
+        if not created:  # the same key, inserted by a request that raced this one
+            assert idempotency_key is not None
+            return _same_request(job, idempotency_key, request), False
+        self._write_card(job)
+        self._queued(job)
         return job, created
 
     def submit_preset(self, name: str, **options: str | None) -> tuple[Job, bool]:
@@ -216,3 +234,15 @@ class JobCommands:
             return devices.camera.lens_position is not None
         except Exception:
             return False
+
+
+def _same_request(job: Job, key: str, request: dict[str, object]) -> Job:
+    """The job a repeated Idempotency-Key made, if this request is the same as the one
+    that made it; a different request with the same key is refused (422, as the IETF
+    Idempotency-Key draft says), never answered with an unrelated job."""
+    if {"plan": job.plan, "callback_url": job.callback_url} != request:
+        raise InvalidValue(
+            f"Idempotency-Key {key[:60]!r} was used for a different request (job {job.id}): "
+            "send a new key with a new request"
+        )
+    return job

@@ -64,7 +64,9 @@ def own_threads() -> list[str]:
 def open_stream(port: int, path: str, first: bytes) -> socket.socket:
     """Request ``path`` and read until ``first`` has arrived; the socket stays open."""
     s = socket.create_connection(("127.0.0.1", port), timeout=20)
-    s.sendall(f"GET {path} HTTP/1.1\r\nHost: rig\r\nAuthorization: Bearer {TOKEN}\r\n\r\n".encode())
+    s.sendall(
+        f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {TOKEN}\r\n\r\n".encode()
+    )
     received = b""
     while first not in received:
         chunk = s.recv(65536)

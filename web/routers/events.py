@@ -6,7 +6,7 @@ import json
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, Request
+from fastapi import APIRouter, Header, HTTPException, Request, status
 from sse_starlette.sse import EventSourceResponse
 
 from rig.service import Rig
@@ -32,8 +32,13 @@ async def events(
 
 
 def _event_id(header: str | None) -> int | None:
-    """The id a reconnecting client saw last; anything else (garbage, "²", a number
-    too long for int()) means none."""
-    if header and header.isdecimal() and len(header) <= 18:
+    """The id a reconnecting client saw last (the rig's ids are numbers)."""
+    if not header:
+        return None
+    if header.isascii() and header.isdigit() and len(header) <= 18:
         return int(header)
-    return None
+    raise HTTPException(
+        status.HTTP_400_BAD_REQUEST,
+        detail="Last-Event-ID: send the id of the last event received (a number of at most "
+        "18 digits), or no header to start from now",
+    )

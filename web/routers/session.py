@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, HTTPException, Request, Response, status
 
 from web.auth import COOKIE, Auth
+from web.lockout import client_key
 from web.models import Login
 
 router = APIRouter(prefix="/api", tags=["session"])
@@ -13,11 +14,12 @@ router = APIRouter(prefix="/api", tags=["session"])
 @router.post("/login")
 async def login(body: Login, request: Request, response: Response) -> dict[str, bool]:
     auth: Auth = request.app.state.auth
-    client = request.client.host if request.client else "?"
+    client = client_key(request.client.host if request.client else None)
+    auth.refuse_if_locked_out(client)
     if not auth.check_secret(body.secret):
-        await auth.slow_down(client)
+        auth.lockout.failed(client)
         raise HTTPException(status.HTTP_401_UNAUTHORIZED, detail="wrong token or password")
-    auth.forgive(client)
+    auth.lockout.forgive(client)
     response.set_cookie(
         COOKIE,
         auth.new_session(),
