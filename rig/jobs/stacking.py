@@ -28,6 +28,7 @@ from rig.plan import StackPlan
 from stacker import StackOptions, Stream
 from stacker.files import report as stack_report
 from stacker.io import read_frame, write_image
+from stacker.stream import default_workers
 
 log = logging.getLogger(__name__)
 
@@ -137,6 +138,9 @@ class StackWorker:
             started = time.monotonic()
             image = item.image if item.image is not None else read_frame(item.path)
             item.image = None
+            last = item.index == self._count - 1
+            if last:  # the capture is over: its core is free for the result
+                stream.use_workers(default_workers())
             stream.add(image, source=item.path)
             del image
             self.fused += 1
@@ -147,7 +151,8 @@ class StackWorker:
                     if not self.seconds_per_frame
                     else 0.8 * self.seconds_per_frame + 0.2 * spent
                 )
-            self._write_preview(stream)
+            if not last:  # the result itself follows at once
+                self._write_preview(stream)
             if self._on_progress:
                 self._on_progress(self.fused, self.seconds_per_frame)
 
