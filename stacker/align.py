@@ -24,6 +24,10 @@ _COARSEST_SIDE = 120
 PROXY_MAX_WIDTH = 1100
 # Pre-smoothing (sigma, proxy pixels) so the linearisation holds and noise averages out.
 _PRESMOOTH = 0.8
+# Frames are gamma-encoded (sRGB, JPEG: about 2.2); light adds up, and blur keeps its
+# mean, only in linear light.  The gain is measured on a copy this wide.
+_GAMMA = 2.2
+_LIGHT_WIDTH = 256
 
 
 class RegistrationError(Exception):
@@ -98,6 +102,14 @@ class Proxy:
                 )
             )
         self.levels = [_Level(img) for img in images]
+        # Linear light, small, before any smoothing in encoded values (which would itself
+        # lower a sharp frame's mean light): what the brightness gain is measured on.
+        light = cv2.pow(grey, _GAMMA)
+        while light.shape[1] > _LIGHT_WIDTH:
+            light = cv2.resize(
+                light, (light.shape[1] // 2, light.shape[0] // 2), interpolation=cv2.INTER_AREA
+            )
+        self.light = light
 
     @property
     def image(self) -> np.ndarray:
@@ -249,11 +261,6 @@ def _check_plausible(warp: Matrix, corr: float, size: tuple[int, int], limits: L
         raise RegistrationError(f"implausible shift ({shift:.0f} px)")
 
 
-# Frames are gamma-encoded (sRGB, JPEG: about 2.2); light adds up, and blur keeps its
-# mean, only in linear light.
-_GAMMA = 2.2
-
-
 def _relative_gain(template: Proxy, image: Proxy, warp_full: Matrix) -> float:
     """Brightness ratio template/image over the area both see, as the factor on encoded
     values that matches the two frames' mean linear light (blur keeps that mean).
@@ -262,17 +269,16 @@ def _relative_gain(template: Proxy, image: Proxy, warp_full: Matrix) -> float:
     mean is higher than a sharp one's of the same light, and the chained gains carry the
     difference between the reference and the far end of the stack (rendered dome
     1920×1440×20: the last frames 4–6 % too bright)."""
-    factor = template.level_factor(0)
-    warp = geometry.rescale(warp_full, 1.0 / factor)
-    h, w = template.image.shape
+    h, w = template.light.shape
+    warp = geometry.rescale(warp_full, template.full_size[0] / w)  # to this copy's pixels
     rect = geometry.covered_rect(warp, (w, h), (w, h), pad=2.0)
     if rect.empty:
         return 1.0
     warped = cv2.warpAffine(
-        image.image, geometry.to_cv(warp), (w, h), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP
+        image.light, geometry.to_cv(warp), (w, h), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP
     )
-    a = cv2.pow(template.image[rect.y0 : rect.y1, rect.x0 : rect.x1], _GAMMA)
-    b = cv2.pow(np.maximum(warped[rect.y0 : rect.y1, rect.x0 : rect.x1], 0.0), _GAMMA)
+    a = template.light[rect.y0 : rect.y1, rect.x0 : rect.x1]
+    b = warped[rect.y0 : rect.y1, rect.x0 : rect.x1]
     mean_b = float(b.mean())
     if mean_b <= 1e-9:
         return 1.0
