@@ -28,6 +28,7 @@ _PRESMOOTH = 0.8
 # mean, only in linear light.  The gain is measured on a copy this wide.
 _GAMMA = 2.2
 _LIGHT_WIDTH = 256
+_GAIN_BLOCK = 16  # light-copy pixels: ~1/16 of the frame's width
 
 
 class RegistrationError(Exception):
@@ -279,7 +280,13 @@ def _relative_gain(template: Proxy, image: Proxy, warp_full: Matrix) -> float:
     )
     a = template.light[rect.y0 : rect.y1, rect.x0 : rect.x1]
     b = warped[rect.y0 : rect.y1, rect.x0 : rect.x1]
-    mean_b = float(b.mean())
-    if mean_b <= 1e-9:
+    # The median over blocks of the ratio of their mean light: a clipped highlight is not
+    # the light it stands for (in focus it clips, spread out of focus it does not), so
+    # the few blocks it lights must not sway the whole frame's gain.
+    blocks = (max(1, round(b.shape[1] / _GAIN_BLOCK)), max(1, round(b.shape[0] / _GAIN_BLOCK)))
+    a_means = cv2.resize(a, blocks, interpolation=cv2.INTER_AREA)
+    b_means = cv2.resize(b, blocks, interpolation=cv2.INTER_AREA)
+    lit = (a_means > 1e-4) & (b_means > 1e-4)
+    if not lit.any():
         return 1.0
-    return float(a.mean() / mean_b) ** (1.0 / _GAMMA)
+    return float(np.median(a_means[lit] / b_means[lit])) ** (1.0 / _GAMMA)
