@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import cv2
 import numpy as np
-from conftest import rendered
+from stacking_support import rendered
 
 from stacker import geometry
 from stacker.align import Proxy, _contrast, _relative_gain, register

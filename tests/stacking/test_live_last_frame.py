@@ -9,7 +9,7 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-from conftest import rendered
+from stacking_support import rendered
 
 import rig.jobs.stacking as stacking
 from rig.job_files import PREVIEW_FILE, JobFiles
