@@ -12,7 +12,12 @@ were put from where the renderer put them (median and worst frame, px).
 ``align_image_stack -m -C`` + ``enfuse --hard-mask …`` (``stacker.measure.enfuse``), on
 the very same frame files in the same run: every scene kind of the renderer at 2–3 MP,
 plus the bench scene at 12 MP; per scene and tool: PSNR, halo PSNR (±12 px around depth
-jumps larger than 5 % of the depth range, from the true depth), wall time, peak RSS.
+jumps larger than 5 % of the depth range, from the true depth), wall time, peak RSS, and
+how far each tool's registration put the frames.  align_image_stack's control points
+sit 0.5–3 px off on frames whose defocus differs, and along a 20-frame chain that adds up
+to a fraction of a degree of roll (tens of px at the corners), so enfuse is also run on
+macrorig's alignment (``enfuse@mr``) and on the exact, rendered one (``enfuse@true``):
+the fusion alone.  The last line compares macrorig with the best of the three per scene.
 
     python scripts/bench_stack.py                          # 10, 30, 200 frames, 3 runs each
     python scripts/bench_stack.py --counts 10 30 --runs 5 --size 2028x1520 --frames 60
@@ -149,16 +154,18 @@ def anchors(args: argparse.Namespace, big: tuple[int, int]) -> list[Score]:
     print(
         f"macrorig ({args.method}, median of {args.runs} runs) beside align_image_stack + "
         f"enfuse (median of {args.anchor_runs}) on the same frames; {os.cpu_count()} cores.\n"
-        "enfuse@mr: enfuse on the frames as macrorig aligned them (the fusion alone)"
+        "enfuse@mr: enfuse on the frames as macrorig aligned them (the fusion alone)\n"
+        "enfuse@true: enfuse on the frames placed exactly as rendered (no registration error)"
         + (f"\ntoday: macrorig from {args.baseline}" if args.baseline else "")
         + "\n"
     )
-    tools = [tool for _, tool in codes(args)] + ["enfuse", "enfuse@mr"]
-    timed = [tool for tool in tools if tool != "enfuse@mr"]
-    names = " ".join(f"{t:>9}" for t in tools)
+    tools = [tool for _, tool in codes(args)] + ["enfuse", "enfuse@mr", "enfuse@true"]
+    timed = [tool for tool in tools if "@" not in tool]
+    names = " ".join(f"{t:>11}" for t in tools)
     header = f"{'scene':<11} {'size':>9} {'frames':>6} | PSNR dB {names} | halo dB {names}"
     header += f" | wall s {' '.join(f'{t:>8}' for t in timed)}"
     header += f" | peak RSS MB {' '.join(f'{t:>8}' for t in timed)}"
+    header += f" | misreg px {' '.join(f'{t:>11}' for t in ('macrorig', 'enfuse'))}"
     print(header)
     print("-" * len(header))
     scores: list[Score] = []
@@ -171,16 +178,21 @@ def anchors(args: argparse.Namespace, big: tuple[int, int]) -> list[Score]:
                 ours = report
         row["enfuse"] = anchor(stack, subset, args.anchor_runs)
         row["enfuse@mr"] = enfuse_on_our_alignment(stack, subset, ours)
+        row["enfuse@true"] = enfuse_on_true_alignment(stack, subset, ours)
         scores += row.values()
         print(
             f"{kind:<11} {size_label(stack):>9} {count:>6} | {'':7} "
-            + " ".join(f"{row[t].psnr:9.2f}" for t in tools)
+            + " ".join(f"{row[t].psnr:11.2f}" for t in tools)
             + f" | {'':7} "
-            + " ".join(f"{row[t].halo_psnr:9.2f}" for t in tools)
+            + " ".join(f"{row[t].halo_psnr:11.2f}" for t in tools)
             + f" | {'':6} "
             + " ".join(f"{row[t].wall_s:8.1f}" for t in timed)
             + f" | {'':11} "
-            + " ".join(f"{row[t].peak_rss_mb:8.0f}" for t in timed),
+            + " ".join(f"{row[t].peak_rss_mb:8.0f}" for t in timed)
+            + f" | {'':9} "
+            + " ".join(
+                "{:5.1f}/{:5.1f}".format(*row[t].misregistration) for t in ("macrorig", "enfuse")
+            ),
             flush=True,
         )
     for tool in tools:
@@ -191,7 +203,29 @@ def anchors(args: argparse.Namespace, big: tuple[int, int]) -> list[Score]:
             f"mean {tool:<9}: PSNR {overall:.2f} dB, "
             f"halo PSNR {statistics.mean(halos):.2f} dB ({len(halos)} scenes with depth jumps)"
         )
+    print_bar(scores)
     return scores
+
+
+def print_bar(scores: list[Score]) -> None:
+    """The fair bar: per scene, the best of enfuse end to end, on macrorig's alignment and on
+    the exact alignment; macrorig's margin over it, overall and in the halo band."""
+    ours = [s for s in scores if s.tool == "macrorig"]
+    overall, halo = [], []
+    for mine in ours:
+        rivals = [
+            s
+            for s in scores
+            if s.tool.startswith("enfuse") and (s.scene, s.size) == (mine.scene, mine.size)
+        ]
+        overall.append(mine.psnr - max(s.psnr for s in rivals))
+        if not np.isnan(mine.halo_psnr):
+            halo.append(mine.halo_psnr - max(s.halo_psnr for s in rivals))
+    print(
+        f"macrorig - best enfuse per scene: PSNR mean {statistics.mean(overall):+.2f} dB "
+        f"(worst {min(overall):+.2f}), halo mean {statistics.mean(halo):+.2f} dB "
+        f"(worst {min(halo):+.2f})"
+    )
 
 
 def macrorig(
@@ -256,37 +290,102 @@ def anchor(stack: CachedStack, subset: list[int], runs: int) -> Score:
                 print(f"{stack.kind}: {exc}", file=sys.stderr)
                 nan = float("nan")
                 return summary("enfuse", stack, subset, (nan, nan), [nan], [nan])
+            misplaced = anchor_misregistration(stack, subset, Path(tmp), result.offset)
         walls.append(result.wall_s)
         peaks.append(result.peak_rss_mb)
     quality = score(stack, subset[0], result.image, result.offset)
-    return summary("enfuse", stack, subset, quality, walls, peaks)
+    figures = summary("enfuse", stack, subset, quality, walls, peaks)
+    figures.misregistration = misplaced
+    return figures
+
+
+def anchor_misregistration(
+    stack: CachedStack, subset: list[int], workdir: Path, offset: tuple[int, int]
+) -> tuple[float, float]:
+    """Median and worst over the frames of how far (px, worst corner) align_image_stack
+    put each frame from where the renderer's geometry puts it: each aligned TIFF against
+    the same frame warped exactly into the first frame's geometry, fitted by ECC at a
+    quarter of the size (both show the same blur, so the fit is only the misplacement)."""
+    first = np.vstack([stack.transform(subset[0]), [0.0, 0.0, 1.0]])
+    aligned = sorted(workdir.glob("aligned*.tif"))
+    crit = (cv2.TERM_CRITERIA_EPS | cv2.TERM_CRITERIA_COUNT, 100, 1e-5)
+    errors = []
+    for path, i in zip(aligned, subset, strict=True):
+        theirs = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)[..., :3]
+        h, w = theirs.shape[:2]
+        exact = first @ np.linalg.inv(np.vstack([stack.transform(i), [0.0, 0.0, 1.0]]))
+        exact[:2, 2] -= offset
+        ideal = cv2.warpAffine(read_rgb(stack.frames[i]), exact[:2], (w, h), flags=cv2.INTER_CUBIC)
+        small = (w // 4, h // 4)
+        a, b = (
+            cv2.resize(cv2.cvtColor(img, cv2.COLOR_RGB2GRAY), small, interpolation=cv2.INTER_AREA)
+            for img in (theirs[..., ::-1], ideal)
+        )
+        fit = np.eye(2, 3, dtype=np.float32)
+        try:
+            _, fit = cv2.findTransformECC(a, b, fit, cv2.MOTION_AFFINE, crit, None, 3)
+        except cv2.error:  # no convergence: misplaced beyond what ECC recovers
+            errors.append(float("inf"))
+            continue
+        sw, sh = small
+        corners = np.array([[0, 0, 1], [sw - 1, 0, 1], [0, sh - 1, 1], [sw - 1, sh - 1, 1]]).T
+        shift = (fit.astype(np.float64) - np.eye(2, 3)) @ corners
+        errors.append(4.0 * float(np.hypot(*shift).max()))
+    return float(np.median(errors)), float(max(errors))
 
 
 def enfuse_on_our_alignment(stack: CachedStack, subset: list[int], report: dict) -> Score:
     """enfuse on the frames warped (and gain-corrected) as macrorig registered them, cropped
     like macrorig's result: the same alignment, so only the fusion differs."""
+    placed = [
+        (i, np.asarray(frame["warp"], np.float64), frame["gain"])
+        for i, frame in enumerate(report["frames"])
+        if frame["status"] == "fused"
+    ]
+    return enfuse_on_alignment("enfuse@mr", stack, subset, report, placed)
+
+
+def enfuse_on_true_alignment(stack: CachedStack, subset: list[int], report: dict) -> Score:
+    """enfuse on the frames warped as the renderer placed them (exact registration; no
+    gain correction, as align_image_stack does none), cropped like macrorig's result:
+    what enfuse's fusion reaches when registration is perfect."""
+    reference = np.vstack([stack.transform(subset[report["reference"]]), [0.0, 0.0, 1.0]])
+    placed = [
+        (i, (np.vstack([stack.transform(s), [0.0, 0.0, 1.0]]) @ np.linalg.inv(reference))[:2], 1.0)
+        for i, s in enumerate(subset)
+    ]
+    return enfuse_on_alignment("enfuse@true", stack, subset, report, placed)
+
+
+def enfuse_on_alignment(
+    tool: str,
+    stack: CachedStack,
+    subset: list[int],
+    report: dict,
+    placed: list[tuple[int, np.ndarray, float]],
+) -> Score:
+    """enfuse on frames ``(index in subset, warp: reference pixel → frame pixel, gain)``
+    warped into macrorig's reference geometry, scored on macrorig's crop."""
     with tempfile.TemporaryDirectory(prefix="macrorig-enfuse-") as tmp:
         paths = []
-        for i, frame in enumerate(report["frames"]):
-            if frame["status"] != "fused":
-                continue
+        for i, warp, gain in placed:
             img = cv2.cvtColor(read_rgb(stack.frames[subset[i]]), cv2.COLOR_RGB2BGR)
-            m = np.asarray(frame["warp"], np.float64)
             img = cv2.warpAffine(
                 img,
-                m,
+                warp,
                 stack.size,
                 flags=cv2.INTER_CUBIC | cv2.WARP_INVERSE_MAP,
                 borderMode=cv2.BORDER_REFLECT101,
             )
-            img = cv2.convertScaleAbs(img, alpha=frame["gain"])
+            if gain != 1.0:
+                img = cv2.convertScaleAbs(img, alpha=gain)
             paths.append(Path(tmp) / f"frame_{i:04d}.tif")
             cv2.imwrite(str(paths[-1]), img)
         result = enfuse.fuse(paths, Path(tmp))
     c = report["crop"]
     image = result.image[c["y"] : c["y"] + c["height"], c["x"] : c["x"] + c["width"]]
     quality = score(stack, subset[report["reference"]], image, (c["x"], c["y"]))
-    return summary("enfuse@mr", stack, subset, quality, [result.wall_s], [result.peak_rss_mb])
+    return summary(tool, stack, subset, quality, [result.wall_s], [result.peak_rss_mb])
 
 
 def summary(

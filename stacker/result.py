@@ -8,7 +8,9 @@ memory as its middle.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import cv2
@@ -63,9 +65,18 @@ class FusedImage:
         return out
 
     def to_uint8(self) -> np.ndarray:
+        """8-bit rows, bands converted on every core: writing the result is what a
+        live stack waits for after its last frame."""
         out = np.empty(self.shape, np.uint8)
-        for y, rows in self.bands16():
+
+        def convert(y: int) -> None:
+            rows = self.rows16(y, y + _BAND_ROWS)
             out[y : y + rows.shape[0]] = cv2.convertScaleAbs(rows, alpha=1.0 / 257.0)
+
+        workers = min(4, os.cpu_count() or 1)
+        with ThreadPoolExecutor(workers, thread_name_prefix="result") as pool:
+            for _ in pool.map(convert, range(0, self.crop.height, _BAND_ROWS)):
+                pass
         return out
 
 

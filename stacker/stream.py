@@ -110,10 +110,9 @@ class Stream:
         self._depth: DepthTracker | None = None
         self._coverage: Rect | None = None
         self._spill: tempfile.TemporaryDirectory[str] | None = None
-        workers = max(1, self.options.workers)
-        self._pool = (
-            ThreadPoolExecutor(workers, thread_name_prefix="stack") if workers > 1 else None
-        )
+        self._workers = 1
+        self._pool: ThreadPoolExecutor | None = None
+        self.use_workers(self.options.workers)
 
     # -- public ------------------------------------------------------------------------
     @property
@@ -187,6 +186,19 @@ class Stream:
             # the middle of what arrived): its neighbours are chained to it as to this one.
             self._reference += 1
         return report
+
+    def use_workers(self, workers: int) -> None:
+        """Fuse the coming frames with this many threads: a live stack leaves a core to the
+        camera, and takes it back for the last frame, so the result comes sooner."""
+        workers = max(1, workers)
+        if workers == self._workers and (self._pool is not None) == (workers > 1):
+            return
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
+        self._workers = workers
+        self._pool = (
+            ThreadPoolExecutor(workers, thread_name_prefix="stack") if workers > 1 else None
+        )
 
     def preview(self, max_width: int = 640) -> np.ndarray | None:
         """The fused image so far, small (uint8, frame channel order); None before any."""

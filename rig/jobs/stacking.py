@@ -28,6 +28,7 @@ from rig.plan import StackPlan
 from stacker import StackOptions, Stream
 from stacker.files import report as stack_report
 from stacker.io import ImageIOError, read_frame, write_image
+from stacker.stream import default_workers
 
 log = logging.getLogger(__name__)
 
@@ -142,6 +143,8 @@ class StackWorker:
                 stream.skip(f"could not be read: {exc}", name=item.path.name)
             else:
                 item.image = None
+                if item.index == self._count - 1:  # the capture is over: its core is free
+                    stream.use_workers(default_workers())
                 stream.add(image, source=item.path)
                 del image
             self.fused += 1
@@ -152,7 +155,8 @@ class StackWorker:
                     if not self.seconds_per_frame
                     else 0.8 * self.seconds_per_frame + 0.2 * spent
                 )
-            self._write_preview(stream)
+            if not last:  # the result itself follows at once
+                self._write_preview(stream)
             if self._on_progress:
                 self._on_progress(self.fused, self.seconds_per_frame)
 
