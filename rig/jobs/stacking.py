@@ -136,6 +136,7 @@ class StackWorker:
                 return
             assert isinstance(item, Ticket)
             started = time.monotonic()
+            last = item.index == self._count - 1
             try:
                 image = item.image if item.image is not None else read_frame(item.path)
             except ImageIOError as exc:  # listed in the manifest, but gone or damaged
@@ -143,7 +144,7 @@ class StackWorker:
                 stream.skip(f"could not be read: {exc}", name=item.path.name)
             else:
                 item.image = None
-                if item.index == self._count - 1:  # the capture is over: its core is free
+                if last:  # the capture is over: its core is free for the result
                     stream.use_workers(default_workers())
                 stream.add(image, source=item.path)
                 del image
