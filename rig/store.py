@@ -47,7 +47,8 @@ CREATE TABLE IF NOT EXISTS jobs (
     idempotency_key TEXT UNIQUE,
     callback_url TEXT,
     schedule_id TEXT,
-    source_job TEXT
+    source_job TEXT,
+    health TEXT
 );
 CREATE INDEX IF NOT EXISTS jobs_state ON jobs (state, created);
 CREATE TABLE IF NOT EXISTS presets (
@@ -72,6 +73,10 @@ CREATE TABLE IF NOT EXISTS schedules (
 """
 
 
+# Added after the first release: (name, type) for ALTER TABLE on older databases.
+_ADDED_JOB_COLUMNS = (("health", "TEXT"),)
+
+
 class JobRecord(BaseModel):
     """What a job is: the fields it is stored with and shown with (its public part)."""
 
@@ -88,6 +93,7 @@ class JobRecord(BaseModel):
     frames_done: int
     error: str | None
     outputs: list[str] = Field(default_factory=list)
+    health: dict[str, Any] | None = None  # the health check's verdict: status, problems
     source_job: str | None = None
     schedule_id: str | None = None
     plan: dict[str, Any]
@@ -135,7 +141,7 @@ class Schedule:
 
 # What update_job may change; the state changes only through set_state.
 _JOB_FIELDS = frozenset(
-    {"started", "finished", "frames_planned", "frames_done", "error", "outputs", "name"}
+    {"started", "finished", "frames_planned", "frames_done", "error", "outputs", "name", "health"}
 )
 
 
@@ -157,6 +163,14 @@ class Store:
             self._db.execute("PRAGMA synchronous=FULL")  # a job's state must survive power loss
             self._db.execute("PRAGMA busy_timeout=5000")
             self._db.executescript(_SCHEMA)
+            self._add_missing_columns()
+
+    def _add_missing_columns(self) -> None:
+        """Columns added since a database was created (SQLite adds them in place)."""
+        have = {row["name"] for row in self._db.execute("PRAGMA table_info(jobs)")}
+        for name, kind in _ADDED_JOB_COLUMNS:
+            if name not in have:
+                self._db.execute(f"ALTER TABLE jobs ADD COLUMN {name} {kind}")
 
     def close(self) -> None:
         with self._lock:
@@ -294,6 +308,8 @@ class Store:
         values = {**fields, **({"state": str(state)} if state is not None else {})}
         if "outputs" in values:
             values["outputs"] = json.dumps(values["outputs"])
+        if values.get("health") is not None:
+            values["health"] = json.dumps(values["health"])
         sets = ", ".join(f"{k} = ?" for k in values)
         cur = db.execute(f"UPDATE jobs SET {sets} WHERE id = ?", (*values.values(), job_id))
         if cur.rowcount == 0:
@@ -416,6 +432,7 @@ def _job(row: sqlite3.Row) -> Job:
         frames_done=row["frames_done"],
         error=row["error"],
         outputs=json.loads(row["outputs"]),
+        health=json.loads(row["health"]) if row["health"] else None,
         idempotency_key=row["idempotency_key"],
         callback_url=row["callback_url"],
         schedule_id=row["schedule_id"],

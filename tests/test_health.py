@@ -89,7 +89,9 @@ def test_findings_carry_region_value_and_advice_and_serialise() -> None:
     doc = health_json(health)
     assert doc["status"] == "warnings" and doc["problems"] == 1
     assert doc["findings"][0]["frames"] == [5, 6]
-    assert len(doc["frames"]) == COUNT and {"sharpest", "light", "shift_px"} <= set(doc["frames"][0])
+    assert len(doc["frames"]) == COUNT and {"sharpest", "light", "shift_px"} <= set(
+        doc["frames"][0]
+    )
     assert summary_lines(doc)[0] == "health: warnings (1 problem(s))"
 
 
