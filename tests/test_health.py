@@ -10,10 +10,11 @@ import functools
 import numpy as np
 import pytest
 
+from rig.cli.health_text import summary_lines
 from rig.sim.render import SCENE_KINDS, render_stack
 from rig.sim.render.faults import FaultError, Faults, parse
 from stacker import StackOptions, Stream
-from stacker.health import Health, PlanInfo, check, health_json, summary_lines
+from stacker.health import Health, PlanInfo, check, health_json
 
 ONE_MP = (1152, 864)
 TWELVE_MP = (4056, 3040)
@@ -92,7 +93,7 @@ def test_findings_carry_region_value_and_advice_and_serialise() -> None:
     assert len(doc["frames"]) == COUNT and {"sharpest", "light", "shift_px"} <= set(
         doc["frames"][0]
     )
-    assert summary_lines(doc)[0] == "health: warnings (1 problem(s))"
+    assert summary_lines(doc)[0] == "health: warnings (1 problem)"
 
 
 def test_with_the_plan_advice_speaks_in_its_units() -> None:

@@ -93,3 +93,29 @@ def test_a_database_from_before_the_health_column_gains_it(tmp_path):
         assert store.job("a").health is None
     finally:
         store.close()
+
+
+def test_the_api_serves_the_health_on_the_job_and_in_report_json(tmp_path):
+    from fastapi.testclient import TestClient
+
+    from web.app import create_app
+    from web.auth import Auth
+
+    rig = sim_rig(tmp_path, ["flicker@6"])
+    rig.open()
+    try:
+        watcher = Watcher(rig)
+        with TestClient(
+            create_app(rig, Auth(token="t" * 20)), headers={"Authorization": "Bearer " + "t" * 20}
+        ) as client:
+            job = client.post("/api/jobs", json={"plan": PLAN.model_dump()}).json()
+            watcher.job_state(job["id"], "done", "failed", timeout=180)
+            got = client.get(f"/api/jobs/{job['id']}").json()
+            assert got["health"] == {"status": "warnings", "problems": 1}
+            listed = client.get("/api/jobs").json()
+            assert listed[0]["health"] == got["health"]
+            report = client.get(f"/api/jobs/{job['id']}/report.json").json()
+            [light] = report["health"]["findings"]
+            assert light["kind"] == "light" and abs(light["frames"][0] - 6) <= 1
+    finally:
+        rig.close()

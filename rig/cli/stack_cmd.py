@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 from rig.cli.errors import CliError
+from rig.cli.health_text import summary_lines
 from rig.cli.progress import ProgressBar
 from stacker import (
     METHODS,
@@ -18,7 +19,6 @@ from stacker import (
     write_result,
 )
 from stacker.files import check_outputs, report, write_report
-from stacker.health import summary_lines
 from stacker.memory import limit_heap_fragmentation
 from stacker.stream import Reference
 

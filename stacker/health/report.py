@@ -1,5 +1,5 @@
-"""Findings for machines (the ``health`` object of report.json, the API, events) and for
-people (the few lines ``macrorig stack`` and ``macrorig trigger --wait`` print)."""
+"""Findings as JSON: the ``health`` object of report.json, the API and the events (the
+lines people read are made from it by ``rig.cli.health_text``)."""
 
 from __future__ import annotations
 
@@ -29,17 +29,3 @@ def summary_json(health: dict[str, Any] | None) -> dict[str, Any] | None:
     if health is None:
         return None
     return {"status": health["status"], "problems": health["problems"]}
-
-
-def summary_lines(health: dict[str, Any], limit: int = 5) -> list[str]:
-    """``health: ok`` or the status and the worst findings, one line each."""
-    findings = health.get("findings", [])
-    if health["status"] == "ok":
-        extra = f" ({len(findings)} note{'s' if len(findings) != 1 else ''})" if findings else ""
-        return [f"health: ok{extra}"]
-    lines = [f"health: {health['status']} ({health['problems']} problem(s))"]
-    for f in findings[:limit]:
-        lines.append(f"  {f['severity']}: {f['summary']} — {f['advice']}")
-    if len(findings) > limit:
-        lines.append(f"  … and {len(findings) - limit} more in the report")
-    return lines
