@@ -206,20 +206,22 @@ class _Context:
             return out
         median = float(np.median(good))
         sigma = max(robust_sigma(good), 0.05)
-        step_pos = np.diff(self.s.scale[self.present])
-        scale_steps = np.abs(step_pos[np.isfinite(step_pos)])
-        typical_scale = float(np.median(scale_steps)) if scale_steps.size else 0.0
+        scale_ratio = _local_ratio(np.abs(np.diff(self.s.scale[self.present])))
         for p, value in enumerate(d):
             if not np.isfinite(value):
                 continue
             a, b = self.present[p], self.present[p + 1]
             if a in self.explained or b in self.explained:
                 continue
-            stands_out = value - median > OUTLIER_Z * sigma and value >= 2 * median
-            if not (stands_out and value >= MIN_GAP_STOPS):
+            ratio = float(scale_ratio[p])
+            # Unusual for this stack: by its sharpness alone, or by less when the change
+            # of magnification (the focus moved further) says the same.
+            unusual = value - median > OUTLIER_Z * sigma or (
+                ratio >= 2.0 and value - median > OUTLIER_Z / 2 * sigma
+            )
+            if not (unusual and value >= 2 * median and value >= MIN_GAP_STOPS):
                 continue
             self.explained |= {a, b}
-            ratio = abs(step_pos[p]) / typical_scale if typical_scale > 0 else float("nan")
             summary = (
                 f"frames {a}–{b}: detail between them is {2**value:.1f}× less sharp in the "
                 f"frame next to the one in focus (elsewhere {2**median:.1f}×)"
@@ -462,6 +464,19 @@ def _steps_beyond(rows: np.ndarray) -> np.ndarray:
         vertex = np.where(c < 0, (1.0 + d1 / c) / 2.0, 0.0)  # position, in steps inward
     out = np.where((d1 > 0) & (c < 0), -vertex, 0.0)
     return np.where(out <= _MAX_BEYOND, np.maximum(out, 0.0), 0.0)
+
+
+def _local_ratio(steps: np.ndarray, reach: int = 3) -> np.ndarray:
+    """Each step over the median of its neighbours' (``reach`` each side, not itself):
+    how much larger than the steps around it (NaN where unknown)."""
+    out = np.full(len(steps), np.nan)
+    for i in range(len(steps)):
+        around = np.r_[steps[max(0, i - reach) : i], steps[i + 1 : i + 1 + reach]]
+        around = around[np.isfinite(around)]
+        typical = float(np.median(around)) if around.size else 0.0
+        if typical > 0 and np.isfinite(steps[i]):
+            out[i] = steps[i] / typical
+    return out
 
 
 def _theil_sen(x: np.ndarray, y: np.ndarray) -> float:
