@@ -392,8 +392,17 @@ class _Context:
         v = np.full(n, np.nan)
         for p in range(1, n - 1):
             v[p] = float(np.median(S[p] - 0.5 * (S[p - 1] + S[p + 1])))
-        good = v[np.isfinite(v)]
+        # A blurred frame dips below its neighbours and lifts theirs by half as much
+        # (they are compared with it): v[p] minus its neighbours' v is 1.5× the dip,
+        # while the slow change of v along the stack (the curves' bend) cancels.
+        dip = np.full(n, np.nan)
+        for p in range(1, n - 1):
+            around = [v[q] for q in (p - 1, p + 1) if np.isfinite(v[q])]
+            if around:
+                dip[p] = float(np.mean(around)) - v[p]
+        good = dip[np.isfinite(dip)]
         median, sigma = float(np.median(good)), max(robust_sigma(good), 0.02)
+        level = float(np.median(v[np.isfinite(v)]))
         settle = self.plan.settle_s
         for p in range(1, n - 1):
             frame = self.present[p]
@@ -401,8 +410,8 @@ class _Context:
                 self.present[q] in self.explained for q in (p - 1, p + 1)
             ):
                 continue
-            drop = median - v[p]
-            if drop > OUTLIER_Z * sigma and drop >= MIN_BLUR_STOPS:
+            drop = level - v[p]
+            if dip[p] - median > OUTLIER_Z * sigma and drop >= MIN_BLUR_STOPS:
                 advice = (
                     f"raise settle from {settle:g} s to {max(2 * settle, settle + 0.3):g} s"
                     if settle is not None

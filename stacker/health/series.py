@@ -27,7 +27,7 @@ class Series:
     size: tuple[int, int]
     scale: np.ndarray  # magnification relative to the first placed frame
     shift: np.ndarray  # N×2: where the frame centre moved (full-size px)
-    log_gain: np.ndarray  # log₂ of the frame's brightness relative to the first frame
+    log_gain: np.ndarray  # log₂ of the frame's light relative to the first frame
     sharpness: np.ndarray  # N×cells, log₂ detail energy (NaN rows: skipped frames)
     responsive: np.ndarray  # cells that respond to focus
     skipped: dict[int, str]
@@ -82,10 +82,14 @@ def build(frames: list[FrameRecord], size: tuple[int, int]) -> Series:
 _DARK, _BRIGHT = 0.03, 0.92
 
 
+# Frames are gamma-encoded (sRGB, a camera's JPEG): light ∝ value^2.2.
+GAMMA = 2.2
+
+
 def light_curve(grids: list[np.ndarray]) -> np.ndarray:
-    """log₂ brightness of each frame relative to the first: the median over grid cells of
-    the change from the frame before (a defocused highlight or a blurring edge changes a
-    few cells' means, the light changes all of them)."""
+    """log₂ of each frame's light relative to the first: the median over grid cells of
+    the change in level from the frame before (a defocused highlight or a blurring edge
+    changes a few cells' means, the light changes all of them), made linear."""
     out = np.zeros(len(grids))
     for i in range(1, len(grids)):
         a, b = grids[i - 1].ravel(), grids[i].ravel()
@@ -93,7 +97,7 @@ def light_curve(grids: list[np.ndarray]) -> np.ndarray:
         if usable.sum() < 4:
             usable = (a > 0) & (b > 0)
         step = float(np.median(np.log2(b[usable] / a[usable]))) if usable.any() else 0.0
-        out[i] = out[i - 1] + step
+        out[i] = out[i - 1] + GAMMA * step
     return out
 
 
