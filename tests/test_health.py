@@ -23,6 +23,7 @@ COUNT = 15
 # fault, kind expected, frames where it is (the finding must name one of them ±1)
 FAULTS = [
     ("move@7", "motion", (7,)),
+    ("part@7", "motion", (7,)),
     ("flicker@5", "light", (5,)),
     ("drift=0.3", "light", (0, COUNT - 1)),
     ("step@6", "focus_gap", (5, 6)),

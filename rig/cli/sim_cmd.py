@@ -51,7 +51,8 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         default=[],
         metavar="FAULT",
         help="put a fault in the stack for the health check to find: move@K (the subject "
-        "moves at frame K), flicker@K, drift=X (light changes by X over the stack), step@K "
+        "moves at frame K), part@K (a part of it moves), flicker@K, drift=X (light "
+        "changes by X over the stack), step@K "
         "(the step before frame K is 4× too large), shake@K (vibration blur), short=X (the "
         "stack ends X of the subject depth early), swap@K (frames K, K+1 out of order); "
         "NAME@K=SIZE sets the size; repeat for several",

@@ -27,9 +27,11 @@ OUTLIER_Z = 6.0
 # Below these, a deviation does not matter to the picture, however unusual it is.
 MIN_GAP_STOPS = 1.0  # a neighbour frame shows half the detail of the frame in focus
 WHOLE_STACK_GAP_STOPS = 2.0  # ... a quarter, between every pair
-MIN_FLICKER = 0.03  # 3 % of the light
+MIN_FLICKER = 0.03  # 3 % of the light: worth a note ...
+FLICKER_WARNING = 0.08  # ... 8 %: worth a warning (the stacker evens out less)
 MIN_DRIFT = 0.10  # 10 % over the stack
 MIN_MOVE = 0.0025  # of the frame width
+MIN_PART_CHANGE = 0.07  # log₂ of a cell's level: 5 %
 MIN_BLUR_STOPS = 0.2  # a frame shows 13 % less detail than its neighbours
 RANGE_WARNING, RANGE_BAD = 0.05, 0.20  # of the area that responds to focus
 # A pair's drop D grows as step^1.15 on the simulated bench (4× the step: 0.53 → 2.6).
@@ -93,6 +95,7 @@ def assess(series: Series, plan: PlanInfo | None = None) -> Health:
     findings += ctx.range()
     findings += ctx.light()
     findings += ctx.motion()
+    findings += ctx.moved_parts()
     findings += ctx.vibration()
     findings.sort(key=lambda f: (-SEVERITIES.index(f.severity), f.frames))
     return Health(findings, ctx.chart())
@@ -125,10 +128,15 @@ class _Context:
         return drops
 
     def _box(self, cells: np.ndarray) -> Box | None:
-        if cells.size == 0:
+        """The box around ``cells`` (positions among the responsive cells)."""
+        return self._box_of(self.cells[cells])
+
+    def _box_of(self, grid_cells: np.ndarray) -> Box | None:
+        """The box around ``grid_cells`` (indices into the whole grid)."""
+        if grid_cells.size == 0:
             return None
         rows, cols = self.s.grid_shape
-        r, c = np.divmod(self.cells[cells], cols)
+        r, c = np.divmod(grid_cells, cols)
         return Box(
             round(float(c.min()) / cols, 3),
             round(float(r.min()) / rows, 3),
@@ -327,7 +335,7 @@ class _Context:
                 out.append(
                     Finding(
                         "light",
-                        "warning",
+                        "warning" if abs(change) >= FLICKER_WARNING else "info",
                         (i,),
                         f"frame {i} is {abs(change):.0%} {'brighter' if change > 0 else 'darker'}"
                         " than its neighbours (flicker)",
@@ -382,6 +390,53 @@ class _Context:
                         "px",
                     )
                 )
+        return out
+
+    def moved_parts(self) -> list[Finding]:
+        """A part of the picture whose level jumps between two frames and stays — at
+        that step only, far beyond the cell's own change from frame to frame (defocus
+        changes a cell's mean slowly, the light changes every cell alike): something in
+        it moved, and the result may show it twice (ghosting)."""
+        out: list[Finding] = []
+        idx = self.present
+        if len(idx) < 5:
+            return out
+        lv = self.s.levels[idx]
+        d = np.diff(lv, axis=0)
+        d -= np.median(d, axis=1, keepdims=True)  # the light's own change
+        centre = np.median(d, axis=0)
+        spread = np.maximum(1.4826 * np.median(np.abs(d - centre), axis=0), 0.005)
+        z = np.abs(d - centre) / spread
+        size = np.abs(d - centre)
+        # A jump, not a run: the steps before and after it are much smaller (defocus
+        # moves a cell's level a little at every step while the focus passes by).
+        before = np.vstack([size[:1] * 0, size[:-1]])
+        after = np.vstack([size[1:], size[:1] * 0])
+        alone = size > 3 * np.maximum(before, after)
+        jumped = (z > OUTLIER_Z) & (size >= MIN_PART_CHANGE) & alone
+        jumped[0] = jumped[-1] = False  # a jump needs a step on each side to compare
+        cells = jumped.shape[1]
+        for p in range(jumped.shape[0]):
+            a, b = idx[p], idx[p + 1]
+            count = int(jumped[p].sum())
+            if count < 2 or count > cells / 2 or a in self.explained or b in self.explained:
+                continue
+            self.explained |= {b}
+            where = np.flatnonzero(jumped[p])
+            out.append(
+                Finding(
+                    "motion",
+                    "warning",
+                    (a, b),
+                    f"part of the picture changed between frames {a} and {b} and stayed "
+                    "changed: something in it moved",
+                    "look for ghosting (a double edge) there; keep the subject still (a "
+                    "live subject, a draught, a loose part) during the stack",
+                    round(count / cells, 3),
+                    "of the picture",
+                    self._box_of(where),
+                )
+            )
         return out
 
     def vibration(self) -> list[Finding]:

@@ -29,6 +29,7 @@ class Series:
     shift: np.ndarray  # N×2: where the frame centre moved (full-size px)
     log_gain: np.ndarray  # log₂ of the frame's light relative to the first frame
     sharpness: np.ndarray  # N×cells, log₂ detail energy (NaN rows: skipped frames)
+    levels: np.ndarray  # N×cells, log₂ mean level of each grid cell
     responsive: np.ndarray  # cells that respond to focus
     skipped: dict[int, str]
     grid_shape: tuple[int, int]  # rows, columns of the sharpness grid
@@ -71,6 +72,7 @@ def build(frames: list[FrameRecord], size: tuple[int, int]) -> Series:
         shift=shift,
         log_gain=log_gain,
         sharpness=sharp,
+        levels=np.log2(np.maximum(np.stack([f.light.ravel() for f in frames]), 1e-4)),
         responsive=responsive,
         skipped={f.index: f.skipped for f in frames if f.skipped is not None},
         grid_shape=(grid[0], grid[1]),

@@ -30,6 +30,7 @@ from rig.sim.render import (
     render_frame,
     scene_size_for,
 )
+from rig.sim.render.faults import move_part
 from rig.sim.render.faults import parse as parse_faults
 
 if TYPE_CHECKING:
@@ -70,6 +71,7 @@ class SimCamera(Camera):
         self._preview: tuple[float, bytes] | None = None
         self._frames = 0
         self._faults = LiveFaults(parse_faults(config.faults), _subject_depth())
+        self._moved: Scene | None = None  # the scene with a part moved (sim.faults part@K)
 
     def start(self) -> None:
         with self._lock:
@@ -101,7 +103,7 @@ class SimCamera(Camera):
     def close(self) -> None:
         with self._lock:
             self._started = False
-            self._scene = self._preview_scene = None
+            self._scene = self._preview_scene = self._moved = None
 
     def capture(self) -> CameraFrame:
         with self._lock:
@@ -115,6 +117,10 @@ class SimCamera(Camera):
             light = self.bench.light_level * self._exposure_scale(settings)
             seed = next(self._seeds)
             fault = self._faults.frame(focus_mm, self.config.resolution[0])
+            if fault.part_moved:
+                if self._moved is None:
+                    self._moved = move_part(scene, self._faults.faults.part)
+                scene = self._moved
         frame = render_frame(
             scene,
             fault.focus_mm,

@@ -26,6 +26,7 @@ class FrameFaults:
     light: float
     shift_px: tuple[float, float]
     shake_px: float
+    part_moved: bool  # render the scene with its middle moved (rig.sim.render.faults)
 
 
 class LiveFaults:
@@ -57,4 +58,5 @@ class LiveFaults:
             light=(1.0 + f.drift * k / DRIFT_FRAMES) * (1.0 + f.flicker * (k == f.flicker_at)),
             shift_px=f.shift_px(k, width),
             shake_px=f.shake_px(k, width),
+            part_moved=f.part_moved(k),
         )

@@ -1,13 +1,14 @@
 """Faults the virtual bench can put into a stack, so the health check has something to find.
 
-Each is what goes wrong on a real rig: the subject (or the stage) moves at frame k, the
+Each is what goes wrong on a real rig: the subject (or the stage) moves at frame k, or a
+part of it does (a leg, an antenna), the
 LED flickers in one frame or drifts over the stack, one step of the rail is too large,
 the rig still vibrates when a frame is taken (motion blur), the stack stops short of the
 far end of the subject, two frames are taken out of order.  Sizes are fractions of the
 frame width, so a fault looks the same at every resolution.
 
 On the command line (``macrorig sim render --fault``) a fault is ``NAME@FRAME`` or
-``NAME=VALUE`` (``move@8``, ``flicker@5``, ``step@6``, ``shake@9``, ``swap@4``,
+``NAME=VALUE`` (``move@8``, ``part@8``, ``flicker@5``, ``step@6``, ``shake@9``, ``swap@4``,
 ``drift=0.2``, ``short=0.3``); ``NAME@FRAME=VALUE`` also sets the size.
 """
 
@@ -15,10 +16,13 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, fields, replace
+from typing import Any
 
 import cv2
 import numpy as np
 from numpy.typing import NDArray
+
+from rig.sim.render.scene import Scene
 
 
 class FaultError(ValueError):
@@ -29,6 +33,8 @@ class FaultError(ValueError):
 class Faults:
     move_at: int | None = None  # the subject moves (and stays moved) from this frame on
     move: float = 0.012  # by this fraction of the frame width
+    part_at: int | None = None  # part of the subject (the middle of the scene) moves ...
+    part: float = 0.02  # ... by this fraction of the frame width, from this frame on
     flicker_at: int | None = None  # this frame's light is off by ...
     flicker: float = 0.2  # ... this fraction
     drift: float = 0.0  # the light changes by this fraction from the first frame to the last
@@ -53,8 +59,8 @@ class Faults:
             raise FaultError(f"short={self.short:g}: give a fraction of the depth, 0 to 0.95")
         if not -0.9 <= self.drift <= 5 or not -0.9 <= self.flicker <= 5:
             raise FaultError("flicker and drift are fractions of the light, -0.9 to 5")
-        if self.step <= 0 or self.move <= 0 or self.shake <= 0:
-            raise FaultError("step, move and shake sizes must be positive")
+        if self.step <= 0 or self.move <= 0 or self.shake <= 0 or not 0 < self.part < 0.2:
+            raise FaultError("step, move and shake sizes must be positive, part 0–0.2")
 
     def frames(self) -> dict[str, int]:
         return {
@@ -87,8 +93,31 @@ class Faults:
             return (d, 0.6 * d)
         return (0.0, 0.0)
 
+    def part_moved(self, index: int) -> bool:
+        return self.part_at is not None and index >= self.part_at
+
     def shake_px(self, index: int, width: int) -> float:
         return self.shake * width if index == self.shake_at else 0.0
+
+
+def move_part(scene: Scene, fraction: float) -> Scene:
+    """The scene with its middle (a box a third of its size) moved right by ``fraction``
+    of its width: a leg or an antenna that moved while the rest held still."""
+    h, w = scene.depth.shape
+    d = max(1, round(fraction * w))
+    y0, y1, x0, x1 = h // 3, 2 * h // 3, w // 3, 2 * w // 3
+
+    def moved(a: NDArray[Any]) -> NDArray[Any]:
+        out = a.copy()
+        out[y0:y1, x0 + d : x1 + d] = a[y0:y1, x0:x1]
+        return out
+
+    return replace(
+        scene,
+        colour=moved(scene.colour),
+        depth=moved(scene.depth),
+        specular=None if scene.specular is None else moved(scene.specular),
+    )
 
 
 def motion_blur(image: NDArray[np.float32], length_px: float) -> NDArray[np.float32]:

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
-from rig.sim.render.faults import Faults
+from rig.sim.render.faults import Faults, move_part
 from rig.sim.render.imaging import RenderedFrame, ground_truth, ground_truth_depth, render_frame
 from rig.sim.render.optics import Optics, default_optics
 from rig.sim.render.scene import DEFAULT_DEPTH_RANGE, Scene, make_scene
@@ -113,9 +113,10 @@ def render_stack(
     if not noise:
         optics = optics.without_noise()
     frame_seeds = np.random.SeedSequence([seed, count]).generate_state(count)
+    moved = move_part(scene, faults.part) if faults.part_at is not None else scene
     frames = tuple(
         render_frame(
-            scene,
+            moved if faults.part_moved(i) else scene,
             float(focus),
             optics,
             seed=int(frame_seed),
