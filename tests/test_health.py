@@ -71,7 +71,9 @@ def test_a_clean_stack_of_every_scene_raises_no_warning(scene: str) -> None:
     assert health.status == "ok", problems(health)
 
 
+# 12 MP: 15 frames rendered per fault, minutes each on two busy cores (pytest -m slow).
 @pytest.mark.slow
+@pytest.mark.timeout(1800)
 @pytest.mark.parametrize(("fault", "kind", "frames"), FAULTS, ids=[f[0] for f in FAULTS])
 def test_each_fault_is_found_at_12mp(fault: str, kind: str, frames: tuple[int, ...]) -> None:
     health = stacked("bench", TWELVE_MP, fault)
@@ -79,6 +81,7 @@ def test_each_fault_is_found_at_12mp(fault: str, kind: str, frames: tuple[int, .
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(1800)
 def test_a_clean_12mp_stack_raises_no_warning() -> None:
     assert stacked("bench", TWELVE_MP).status == "ok"
 
