@@ -7,12 +7,13 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import Page, expect
 from rig_support import DaemonProcess, config_file, free_port
-from test_browser import CHROMIUM, IMG_LOADED_JS, TOKEN, logged_in, phone, script_errors, shot, tab
+
+# The same phone-sized Chromium fixtures as the other page tests, on this daemon.
+from test_browser import IMG_LOADED_JS, TOKEN, browser, logged_in, page, shot, tab  # noqa: F401
 
 pytestmark = pytest.mark.browser
 
@@ -38,31 +39,6 @@ def daemon(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DaemonProcess]:
         d.stop()
 
 
-@pytest.fixture(scope="module")
-def browser_(daemon: DaemonProcess) -> Iterator[Browser]:
-    # Depends on the daemon so the browser (and its open streams) goes first at the end.
-    if not Path(CHROMIUM).exists():
-        pytest.fail(f"{CHROMIUM} is missing: run scripts/install-test-deps.sh")
-    with sync_playwright() as p:
-        b = p.chromium.launch(
-            executable_path=CHROMIUM,
-            headless=True,
-            args=["--no-sandbox", "--disable-gpu", "--no-first-run"],
-        )
-        yield b
-        b.close()
-
-
-@pytest.fixture
-def page(browser_: Browser, daemon: DaemonProcess) -> Iterator[Page]:
-    context = phone(browser_, daemon.url)
-    pg = context.new_page()
-    errors = script_errors(pg)
-    yield pg
-    context.close()
-    assert not errors, f"JavaScript errors on the page: {errors}"
-
-
 def wait_done(daemon: DaemonProcess, job_id: str, timeout: float = 180) -> dict:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -73,7 +49,7 @@ def wait_done(daemon: DaemonProcess, job_id: str, timeout: float = 180) -> dict:
     raise AssertionError(f"job {job_id} did not finish")
 
 
-def test_health_badge_panel_finding_and_chart(page: Page, daemon: DaemonProcess) -> None:
+def test_health_badge_panel_finding_and_chart(page: Page, daemon: DaemonProcess) -> None:  # noqa: F811
     daemon.http.headers["Authorization"] = f"Bearer {TOKEN}"
     logged_in(page)
     tab(page, "run")
