@@ -6,6 +6,7 @@ the frames, as it would on a real rig."""
 from __future__ import annotations
 
 import functools
+import json
 
 import numpy as np
 import pytest
@@ -125,6 +126,9 @@ def test_a_frame_the_stacker_cannot_use_is_reported() -> None:
     health = check(result.health)
     skipped = [f for f in health.findings if f.kind == "skipped"]
     assert [f.frames for f in skipped] == [(5,)]
+    # it is not also blamed on the light, and the report stays valid JSON (no NaN)
+    assert [f.kind for f in health.findings if f.severity != "info"] == ["skipped"]
+    json.dumps(health_json(health), allow_nan=False)
 
 
 def test_fault_descriptions_are_checked() -> None:

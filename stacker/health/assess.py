@@ -321,16 +321,18 @@ class _Context:
 
     def light(self) -> list[Finding]:
         out: list[Finding] = []
-        g = self.s.log_gain
+        idx = self.present  # a frame the stacker could not use says nothing about light
+        g = self.s.log_gain[idx]
         n = len(g)
         if n < 4:
             return out
         local = np.array([np.median(g[max(0, i - 2) : i + 3]) for i in range(n)])
         resid = g - local
         sigma = max(robust_sigma(resid), 1e-4)
-        for i in range(n):
-            change = 2 ** resid[i] - 1
-            if abs(resid[i]) > OUTLIER_Z * sigma and abs(change) >= MIN_FLICKER:
+        for p in range(n):
+            i = idx[p]
+            change = 2 ** resid[p] - 1
+            if abs(resid[p]) > OUTLIER_Z * sigma and abs(change) >= MIN_FLICKER:
                 self.explained.add(i)
                 out.append(
                     Finding(
@@ -345,15 +347,16 @@ class _Context:
                         "of the light",
                     )
                 )
-        steady = np.array([i for i in range(n) if i not in self.explained])
-        slope = _theil_sen(steady, g[steady]) if steady.size >= 4 else 0.0
-        total = 2 ** (slope * (n - 1)) - 1
+        steady = np.array([p for p in range(n) if idx[p] not in self.explained])
+        x = np.asarray(idx, float)
+        slope = _theil_sen(x[steady], g[steady]) if steady.size >= 4 else 0.0
+        total = 2 ** (slope * (idx[-1] - idx[0])) - 1
         if abs(total) >= MIN_DRIFT:
             out.append(
                 Finding(
                     "light",
                     "warning",
-                    (0, n - 1),
+                    (idx[0], idx[-1]),
                     f"the light {'rose' if total > 0 else 'fell'} by {abs(total):.0%} from the "
                     "first frame to the last (a trend)",
                     "let the LED warm up before the stack, fix the exposure, and keep daylight out",
@@ -498,7 +501,9 @@ class _Context:
                 {
                     "index": i,
                     "sharpest": round(share.get(i, 0.0), 4) if i not in self.s.skipped else None,
-                    "light": round(float(2 ** self.s.log_gain[i] - 1), 4),
+                    "light": round(float(2 ** self.s.log_gain[i] - 1), 4)
+                    if np.isfinite(self.s.log_gain[i])
+                    else None,
                     "shift_px": None
                     if not np.isfinite(shift).all()
                     else round(float(np.hypot(*shift)), 2),

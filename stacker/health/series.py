@@ -56,7 +56,10 @@ def build(frames: list[FrameRecord], size: tuple[int, int]) -> Series:
         placed[f.index] = (warp, gain)
         scale[f.index] = float(np.hypot(warp[0, 0], warp[1, 0]))
         shift[f.index] = (warp @ centre)[:2] - centre[:2]
-    log_gain = light_curve([f.light for f in frames])
+    used = [f for f in frames if f.skipped is None]
+    log_gain = np.full(n, np.nan)
+    if used:
+        log_gain[[f.index for f in used]] = light_curve([f.light for f in used])
     grid = frames[0].sharpness.shape
     sharp = np.full((n, grid[0] * grid[1]), np.nan, np.float32)
     for f in frames:
