@@ -59,16 +59,16 @@ def test_health_badge_panel_finding_and_chart(page: Page, daemon: DaemonProcess)
 
     # the Run screen: the verdict beside the state, and a Health button
     expect(page.locator("#run-state")).to_have_text("done")
-    badge = page.locator("#run-health-badge .badge")
+    badge = page.locator("#run-health-badge .health-badge")
     expect(badge).to_be_visible()
-    expect(badge).to_have_class("badge health health-" + done["health"]["status"])
+    expect(badge).to_have_class("health-badge health-" + done["health"]["status"])
     expect(page.locator("#run-health")).to_be_visible()
     shot(page, "health-01-run")
 
     # the gallery: a badge on the card, and the sheet behind its Health button
     tab(page, "gallery")
     card = page.locator(f'#gallery-list [data-job="{job["id"]}"]')
-    expect(card.locator(".badge.health")).to_be_visible()
+    expect(card.locator(".health-badge")).to_be_visible()
     shot(page, "health-02-gallery")
     card.locator("button.health-open").click()
     sheet = page.locator("#health")

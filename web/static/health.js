@@ -36,7 +36,7 @@ export function badge(j) {
   const h = j.health || liveSummary(j.id);
   if (!h) return null;
   const text = h.status === "ok" ? "health ok" : `${h.problems} ${h.status === "bad" ? "bad" : "warning"}${h.problems === 1 ? "" : "s"}`;
-  return el("span", { class: `badge health health-${h.status}`, title: "stack health" }, text);
+  return el("span", { class: `health-badge health-${h.status}`, title: "stack health" }, text);
 }
 
 function liveSummary(id) {
@@ -58,7 +58,7 @@ export async function open(j) {
   job = j;
   report = null;
   $("#health-title").textContent = `${j.name || "stack"} · health`;
-  $("#health-badge").replaceChildren(badge(j) || "");
+  $("#health-verdict").replaceChildren(badge(j) || "");
   $("#health-msg").textContent = "Loading…";
   $("#health-findings").replaceChildren();
   $("#health-detail").hidden = true;
@@ -82,7 +82,7 @@ export async function open(j) {
     $("#health-msg").textContent = "This stack was made before the health check existed: restack it.";
     return;
   }
-  $("#health-badge").replaceChildren(badge({ ...j, health }));
+  $("#health-verdict").replaceChildren(badge({ ...j, health }));
   showFindings(health.findings);
   $("#health-chart").replaceChildren(chart(health.frames, health.findings));
 }
@@ -106,7 +106,7 @@ function findingItem(f) {
   const button = el(
     "button",
     { type: "button", class: `finding sev-${f.severity}`, "aria-expanded": "false" },
-    el("span", { class: `badge health-${f.severity === "info" ? "ok" : f.severity === "bad" ? "bad" : "warnings"}` }, f.severity),
+    el("span", { class: `health-badge health-${f.severity === "info" ? "ok" : f.severity === "bad" ? "bad" : "warnings"}` }, f.severity),
     " ",
     el("strong", {}, KINDS[f.kind] || f.kind),
     " · ",
