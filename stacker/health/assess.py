@@ -34,6 +34,8 @@ MIN_MOVE = 0.0025  # of the frame width
 MIN_PART_CHANGE = 0.07  # log₂ of a cell's level: 5 %
 MIN_BLUR_STOPS = 0.2  # a frame shows 13 % less detail than its neighbours
 RANGE_WARNING, RANGE_BAD = 0.05, 0.20  # of the area that responds to focus
+# A change of magnification this many times the neighbouring steps' is a focus jump.
+_SCALE_JUMP = 2.5
 # A pair's drop D grows as step^1.15 on the simulated bench (4× the step: 0.53 → 2.6).
 _GAP_EXPONENT = 1.15
 
@@ -224,10 +226,11 @@ class _Context:
             ratio = float(scale_ratio[p])
             # Unusual for this stack: by its sharpness alone, or by less when the change
             # of magnification (the focus moved further) says the same.
-            unusual = value - median > OUTLIER_Z * sigma or (
-                ratio >= 2.0 and value - median > OUTLIER_Z / 2 * sigma
-            )
-            if not (unusual and value >= 2 * median and value >= MIN_GAP_STOPS):
+            by_sharpness = value - median > OUTLIER_Z * sigma and value >= 2 * median
+            # The magnification says the focus moved several times its usual step here:
+            # then a clear loss of sharpness is enough.
+            by_scale = ratio >= _SCALE_JUMP and value >= 1.5 * median
+            if not ((by_sharpness or by_scale) and value >= MIN_GAP_STOPS):
                 continue
             self.explained |= {a, b}
             summary = (
