@@ -164,8 +164,10 @@ class StackWorker:
         """Findings that the frames still to come cannot change, each announced once: a
         frame two behind the newest has both its neighbours; the end of the range is only
         known at the end."""
+        # The check costs ~0.2 ms a frame seen (40 ms at 200 frames): at most 20 times a
+        # stack keeps it to ~2 ms a frame, 2 % of a 1 MP frame's fusion.
         seen = len(stream.health.frames)
-        if seen < 5 or seen % max(1, self._count // 50):
+        if seen < 5 or seen % max(1, self._count // 20):
             return
         for finding in check(stream.health, self._plan_info()).findings:
             settled = max(finding.frames) <= seen - 3 and not (
