@@ -284,6 +284,20 @@ class SimConfig(Section):
     noise: NonNegativeFloat = 1.0
     start_mm: Float = 5.0  # carriage position of a brand-new simulated bench
     honour_exposure: Bool = False  # sleep for the exposure time in capture()
+    # Faults in every stack, for trying the health check: "move@8", "flicker@5",
+    # "drift=0.2", "step@6", "shake@9", "short=0.3", "swap@4" (rig.sim.hardware.faults).
+    faults: list[str] = []
+
+    @field_validator("faults")
+    @classmethod
+    def _faults_parse(cls, value: list[str]) -> list[str]:
+        from rig.sim.render.faults import FaultError, parse
+
+        try:
+            parse(value)
+        except FaultError as exc:
+            raise ValueError(str(exc).removeprefix("--fault ")) from None
+        return value
 
 
 class JobsConfig(Section):

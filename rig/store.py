@@ -48,7 +48,8 @@ CREATE TABLE IF NOT EXISTS jobs (
     idempotency_key TEXT UNIQUE,
     callback_url TEXT,
     schedule_id TEXT,
-    source_job TEXT
+    source_job TEXT,
+    health TEXT
 );
 CREATE INDEX IF NOT EXISTS jobs_state ON jobs (state, created);
 CREATE TABLE IF NOT EXISTS presets (
@@ -94,7 +95,8 @@ CREATE TABLE IF NOT EXISTS ended_sessions (
 
 # Columns added after a table's first release: (table, column, declaration), added to an
 # older database when it is opened.
-_ADDED_COLUMNS = (("schedules", "error", "TEXT"),)
+# Added after the first release: (table, column, type) for ALTER TABLE on older databases.
+_ADDED_COLUMNS = (("schedules", "error", "TEXT"), ("jobs", "health", "TEXT"))
 
 
 class JobRecord(BaseModel):
@@ -113,6 +115,7 @@ class JobRecord(BaseModel):
     frames_done: int
     error: str | None
     outputs: list[str] = Field(default_factory=list)
+    health: dict[str, Any] | None = None  # the health check's verdict: status, problems
     source_job: str | None = None
     schedule_id: str | None = None
     plan: dict[str, Any]
@@ -186,7 +189,7 @@ class Schedule:
 
 # What update_job may change; the state changes only through set_state.
 _JOB_FIELDS = frozenset(
-    {"started", "finished", "frames_planned", "frames_done", "error", "outputs", "name"}
+    {"started", "finished", "frames_planned", "frames_done", "error", "outputs", "name", "health"}
 )
 
 
@@ -415,6 +418,8 @@ class Store:
         values = {**fields, **({"state": str(state)} if state is not None else {})}
         if "outputs" in values:
             values["outputs"] = json.dumps(values["outputs"])
+        if values.get("health") is not None:
+            values["health"] = json.dumps(values["health"])
         sets = ", ".join(f"{k} = ?" for k in values)
         cur = db.execute(f"UPDATE jobs SET {sets} WHERE id = ?", (*values.values(), job_id))
         if cur.rowcount == 0:
@@ -632,6 +637,7 @@ def _job(row: sqlite3.Row) -> Job:
         frames_done=row["frames_done"],
         error=row["error"],
         outputs=json.loads(row["outputs"]),
+        health=json.loads(row["health"]) if row["health"] else None,
         idempotency_key=row["idempotency_key"],
         callback_url=row["callback_url"],
         schedule_id=row["schedule_id"],

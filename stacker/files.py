@@ -8,6 +8,7 @@ import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from stacker.health import PlanInfo, check, health_json
 from stacker.io import (
     INPUT_SUFFIXES,
     ImageIOError,
@@ -115,10 +116,14 @@ def write_result(
 
 
 def report(
-    result: StackResult, paths: Sequence[str | os.PathLike[str]] | None = None
+    result: StackResult,
+    paths: Sequence[str | os.PathLike[str]] | None = None,
+    plan: PlanInfo | None = None,
 ) -> dict[str, object]:
-    """A JSON-able account of a stack: output crop, reference, and every frame's fate."""
+    """A JSON-able account of a stack: output crop, reference, every frame's fate, and the
+    health check's findings (measured against ``plan`` when given)."""
     c = result.crop
+    health = None if result.health is None else health_json(check(result.health, plan))
     return {
         "crop": {"x": c.x0, "y": c.y0, "width": c.width, "height": c.height},
         "reference": result.reference,
@@ -136,14 +141,13 @@ def report(
             }
             for f in result.frames
         ],
+        "health": health,
     }
 
 
-def write_report(
-    result: StackResult, paths: Sequence[str | os.PathLike[str]], output: str | os.PathLike[str]
-) -> None:
+def write_report(content: dict[str, object], output: str | os.PathLike[str]) -> None:
     with atomic_output(output) as tmp:
-        tmp.write_text(json.dumps(report(result, paths), indent=1) + "\n")
+        tmp.write_text(json.dumps(content, indent=1) + "\n")
 
 
 def check_outputs(

@@ -19,6 +19,7 @@ import numpy as np
 from stacker.bands import fixed_ycc_to_rgb16
 from stacker.compand import expand
 from stacker.geometry import Rect
+from stacker.health.record import HealthRecorder
 
 _BAND_ROWS = 128
 
@@ -89,6 +90,7 @@ class StackResult:
     depth: np.ndarray | None  # uint8 H×W, near = bright
     reference: int
     frames: list = field(default_factory=list)  # list[FrameReport]
+    health: HealthRecorder | None = None  # what the health check measured per frame
 
     @property
     def crop(self) -> Rect:

@@ -32,6 +32,7 @@ from stacker.bands import TILE_LEVELS, decompose_tile, fixed_ycc_to_rgb16, warp_
 from stacker.chain import RegistrationChain
 from stacker.focus import DepthTracker
 from stacker.geometry import Matrix, Rect
+from stacker.health.record import HealthRecorder
 from stacker.methods import DEFAULT_METHOD, METHOD_NAMES, METHODS, FusionMethod, MethodName
 from stacker.methods.base import FrameContext
 from stacker.pyramid import FusedPyramid
@@ -101,6 +102,7 @@ class Stream:
         self._reference = _resolve_reference(reference, count) if self.options.align else 0
         self._reference_requested = reference
         self.reports: list[FrameReport] = []
+        self.health = HealthRecorder()  # a few numbers per frame for the health check
         self._chain = RegistrationChain(count)
         self._deferred: dict[int, Path] = {}
         self._size: tuple[int, int] | None = None
@@ -155,9 +157,13 @@ class Stream:
             try:
                 link = self._chain.add(index, proxy)
             except RegistrationError as exc:
+                self.health.observe(index, proxy, None, skipped=str(exc), name=name)
                 return self._skipped(report, str(exc))
             if link is not None:
                 report = replace(report, correlation=link.correlation)
+            self.health.observe(index, proxy, link, name=name)
+        else:
+            self.health.observe(index, proxy, None, name=name)
         self.reports.append(report)
         if index < self._reference:
             self._defer(index, frame, source)
@@ -238,7 +244,11 @@ class Stream:
                     len(self.reports), self.options.near_first, self._size, crop
                 )
             return StackResult(
-                fused=fused, depth=depth, reference=self._reference, frames=list(self.reports)
+                fused=fused,
+                depth=depth,
+                reference=self._reference,
+                frames=list(self.reports),
+                health=self.health,
             )
         finally:
             self.close()

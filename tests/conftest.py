@@ -4,3 +4,23 @@ Shared helpers live beside this file (``rig_support``, ``pi_support``, ``camera_
 ``fakes/``). pytest puts this folder on ``sys.path`` because it holds a conftest.py and no
 ``__init__.py``, so every test imports them by name, whatever its subfolder.
 """
+
+from __future__ import annotations
+
+import pytest
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--twelve-mp", action="store_true", help="also run the 12 MP health runs (~20 min)"
+    )
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """The 12 MP runs are deselected (and counted as such) unless --twelve-mp is given."""
+    if config.getoption("--twelve-mp"):
+        return
+    chosen = [item for item in items if "twelve_mp" not in item.keywords]
+    if len(chosen) != len(items):
+        config.hook.pytest_deselected(items=[i for i in items if "twelve_mp" in i.keywords])
+        items[:] = chosen

@@ -20,6 +20,8 @@ from numpy.typing import NDArray
 
 from rig.cli.errors import CliError
 from rig.sim.render import SCENE_KINDS, Stack, render_stack
+from rig.sim.render.faults import FaultError, Faults
+from rig.sim.render.faults import parse as parse_faults
 
 FORMATS = ("jpg", "png", "tif")
 JPEG_QUALITY = 95
@@ -43,6 +45,18 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     render.add_argument("--seed", type=int, default=0, help="random seed (scene and frames)")
     render.add_argument("--format", choices=FORMATS, default="jpg", help="frame file format")
     render.add_argument("--no-noise", action="store_true", help="no sensor noise")
+    render.add_argument(
+        "--fault",
+        action="append",
+        default=[],
+        metavar="FAULT",
+        help="put a fault in the stack for the health check to find: move@K (the subject "
+        "moves at frame K), part@K (a part of it moves), flicker@K, drift=X (light "
+        "changes by X over the stack), step@K "
+        "(the step before frame K is 4× too large), shake@K (vibration blur), short=X (the "
+        "stack ends X of the subject depth early), swap@K (frames K, K+1 out of order); "
+        "NAME@K=SIZE sets the size; repeat for several",
+    )
     render.set_defaults(func=run_render)
     sim.set_defaults(func=_needs_action(sim))
 
@@ -51,8 +65,15 @@ def run_render(args: argparse.Namespace) -> int:
     size = parse_size(args.size)
     if args.count < 2:
         raise CliError(f"--count must be at least 2, got {args.count}")
+    try:
+        faults = parse_faults(args.fault)
+        faults.check(args.count)
+    except FaultError as exc:
+        raise CliError(str(exc)) from None
     outdir = _writable_directory(args.outdir)
-    stack = render_stack(args.scene, args.count, size=size, seed=args.seed, noise=not args.no_noise)
+    stack = render_stack(
+        args.scene, args.count, size=size, seed=args.seed, noise=not args.no_noise, faults=faults
+    )
     names = [f"frame_{index:03d}.{args.format}" for index in range(len(stack.frames))]
     for name, frame in zip(names, stack.frames, strict=True):
         _write_rgb(outdir / name, frame.image)
@@ -60,6 +81,7 @@ def run_render(args: argparse.Namespace) -> int:
     depth_units = np.rint(stack.truth_depth() * DEPTH_PNG_UNITS_PER_MM)
     _write_image(outdir / "truth_depth.png", np.clip(depth_units, 0, 65535).astype(np.uint16))
     description = describe(stack, names, kind=args.scene, noise=not args.no_noise)
+    description["faults"] = {k: v for k, v in asdict(faults).items() if v != getattr(Faults(), k)}
     (outdir / "stack.json").write_text(json.dumps(description, indent=2) + "\n")
     print(f"wrote {len(names)} frames, truth.png, truth_depth.png and stack.json to {outdir}")
     return 0

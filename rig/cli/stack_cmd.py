@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 from rig.cli.errors import CliError
+from rig.cli.health_text import summary_lines
 from rig.cli.progress import ProgressBar
 from stacker import (
     METHODS,
@@ -17,7 +18,7 @@ from stacker import (
     stack_files,
     write_result,
 )
-from stacker.files import check_outputs, write_report
+from stacker.files import check_outputs, report, write_report
 from stacker.memory import limit_heap_fragmentation
 from stacker.stream import Reference
 
@@ -67,7 +68,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     p.add_argument(
         "--report",
         metavar="PATH",
-        help="also write a JSON report (crop, reference, every frame's fate)",
+        help="also write a JSON report (crop, reference, every frame's fate, health findings)",
     )
     p.set_defaults(func=run)
 
@@ -134,11 +135,15 @@ def run(args: argparse.Namespace) -> int:
             depth_output=args.depthmap,
             exif_from=paths[result.reference],
         )
+        content = report(result, paths)
         if args.report:
-            write_report(result, paths, args.report)
+            write_report(content, args.report)
     except (StackError, ImageIOError) as exc:
         raise CliError(str(exc)) from None
     h, w = result.fused.shape[:2]
     used = len(result.frames) - len(result.skipped)
     print(f"wrote {Path(args.output)} ({w}×{h}) from {used} of {len(paths)} frames")
+    health = content["health"]
+    if isinstance(health, dict):
+        print("\n".join(summary_lines(health)))
     return 0

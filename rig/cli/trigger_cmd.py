@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 
 from rig.cli.errors import CliError
+from rig.cli.health_text import summary_lines
 from rig.client import Client, ClientError
 
 
@@ -74,6 +75,8 @@ def run(args: argparse.Namespace) -> int:
                     flush=True,
                 )
                 job = update
+            if job["state"] == "done":
+                _print_health(client, job)
     except ClientError as exc:
         raise CliError(str(exc)) from None
     if job["state"] != "done":
@@ -87,3 +90,13 @@ def run(args: argparse.Namespace) -> int:
     result = job["urls"].get("result.jpg") or next(iter(job["urls"].values()))
     print(f"{args.url.rstrip('/')}{result}")
     return 0
+
+
+def _print_health(client: Client, job: dict[str, object]) -> None:
+    """The health check's summary on stderr (stdout stays the result URL for scripts)."""
+    urls = job.get("urls")
+    if not isinstance(urls, dict) or "report.json" not in urls:
+        return
+    health = (client.request("GET", str(urls["report.json"])) or {}).get("health")
+    if isinstance(health, dict):
+        print("\n".join(summary_lines(health)), file=sys.stderr)

@@ -36,6 +36,7 @@ from rig.jobs.view import JobView
 from rig.jobs.writer import FrameWriter
 from rig.plan import StackPlan
 from rig.store import Job, Store
+from stacker.health import summary_json
 
 log = logging.getLogger(__name__)
 
@@ -65,6 +66,7 @@ class Runner:
         self._shutdown = threading.Event()
         self._current: Job | None = None
         self._worker: StackWorker | None = None  # the current job's, for cancel/shutdown
+        self._health: dict[str, Any] | None = None  # the last stack's health summary
         self._unsaved: dict[str, tuple[JobState, dict[str, Any]]] = {}
         self._unsaved_lock = threading.Lock()
         self.progress: Progress | None = None
@@ -164,6 +166,7 @@ class Runner:
     def _run(self, job: Job) -> None:
         flags = StopFlags()
         self._stop_flags, self._current = flags, job
+        self._health = None
         if self._shutdown.is_set():
             flags.shutdown.set()
         try:
@@ -173,7 +176,7 @@ class Runner:
                 self._finish(job, end.outcome, end.detail)
             else:
                 if outputs is not None:
-                    self._finish(job, Outcome.DONE, outputs=outputs)
+                    self._finish(job, Outcome.DONE, outputs=outputs, health=self._health)
         except Exception as exc:  # a bug must not kill the runner: fail the job loudly
             log.exception("job %s failed unexpectedly", job.id)
             with contextlib.suppress(Exception):
@@ -219,7 +222,13 @@ class Runner:
             return None
         self.progress = Progress(job.id, "capturing", frame=start, count=len(positions))
         worker = self._start_worker(
-            StackWorker(plan, len(positions), files, on_progress=self._on_fused)
+            StackWorker(
+                plan,
+                len(positions),
+                files,
+                on_progress=self._on_fused,
+                on_finding=lambda f: self._on_finding(job.id, f),
+            )
         )
         for entry in kept:  # a resumed job: fuse what it has first
             worker.submit(Ticket(entry.index, files.dir / entry.file, None))
@@ -320,7 +329,9 @@ class Runner:
         if flags.requested:  # came while the phase changed
             worker.request_abort()
         try:
-            return worker.finish()
+            outputs = worker.finish()
+            self._health = summary_json(worker.health)
+            return outputs
         except StackAborted:
             stopped = Outcome.STOPPED_STACKING if flags.shutdown.is_set() else Outcome.CANCELLED
             raise JobEnded(stopped) from None
@@ -329,12 +340,19 @@ class Runner:
 
     # -- bookkeeping -----------------------------------------------------------------
     def _finish(
-        self, job: Job, outcome: Outcome, detail: str = "", outputs: list[str] | None = None
+        self,
+        job: Job,
+        outcome: Outcome,
+        detail: str = "",
+        outputs: list[str] | None = None,
+        health: dict[str, Any] | None = None,
     ) -> None:
         state, error = ending(outcome, detail)
         fields: dict[str, Any] = {"finished": time.time(), "error": error}
         if outputs is not None:
             fields["outputs"] = outputs
+        if health is not None:
+            fields["health"] = health
         log.info("job %s %s%s", job.id, state, f": {error}" if error else "")
         try:
             done = self.store.set_state(job.id, state, **fields)
@@ -371,6 +389,10 @@ class Runner:
             return
         progress.captured(index, time.monotonic())
         self.bus.publish("frame", **progress.as_dict())
+
+    def _on_finding(self, job_id: str, finding: dict[str, Any]) -> None:
+        """A health finding the rest of the stack cannot change, while it runs."""
+        self.bus.publish("health", job_id=job_id, finding=finding)
 
     def _on_fused(self, fused: int, seconds_per_frame: float) -> None:
         progress = self.progress

@@ -18,6 +18,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
@@ -27,6 +28,8 @@ from rig.job_files import PREVIEW_FILE, JobFiles
 from rig.plan import StackPlan
 from stacker import StackOptions, Stream
 from stacker.files import report as stack_report
+from stacker.health import PlanInfo, check
+from stacker.health.report import finding_json
 from stacker.io import ImageIOError, read_frame, write_image
 from stacker.stream import default_workers
 
@@ -57,6 +60,7 @@ class StackWorker:
         files: JobFiles,
         *,
         on_progress: Callable[[int, float], None] | None = None,
+        on_finding: Callable[[dict[str, Any]], None] | None = None,
         frame_paths: list[Path] | None = None,
         nice: int = 10,
     ) -> None:
@@ -64,6 +68,9 @@ class StackWorker:
         self.files = files
         self._count = count
         self._on_progress = on_progress
+        self._on_finding = on_finding
+        self._announced: set[tuple[str, tuple[int, ...]]] = set()
+        self.health: dict[str, Any] | None = None  # the health check's, once written
         self._nice = nice
         self._frame_paths = frame_paths
         self._queue: queue.Queue[object] = queue.Queue()
@@ -160,6 +167,34 @@ class StackWorker:
                 self._write_preview(stream)
             if self._on_progress:
                 self._on_progress(self.fused, self.seconds_per_frame)
+            if self._on_finding:
+                self._announce_findings(stream)
+
+    def _announce_findings(self, stream: Stream) -> None:
+        """Findings that the frames still to come cannot change, each announced once: a
+        frame two behind the newest has both its neighbours; the end of the range is only
+        known at the end."""
+        # The check costs ~0.2 ms a frame seen (40 ms at 200 frames): at most 20 times a
+        # stack keeps it to ~2 ms a frame, 2 % of a 1 MP frame's fusion.
+        seen = len(stream.health.frames)
+        if seen < 5 or seen % max(1, self._count // 20):
+            return
+        for finding in check(stream.health, self._plan_info()).findings:
+            settled = max(finding.frames) <= seen - 3 and not (
+                finding.kind == "range" and min(finding.frames) > 0
+            )
+            key = (finding.kind, finding.frames)
+            if settled and finding.severity != "info" and key not in self._announced:
+                self._announced.add(key)
+                assert self._on_finding is not None
+                self._on_finding(finding_json(finding))
+
+    def _plan_info(self) -> PlanInfo:
+        return PlanInfo(
+            positions=self.plan.positions(),
+            unit="mm" if self.plan.uses_rail else "dioptres",
+            settle_s=self.plan.settle_s if self.plan.uses_rail else None,
+        )
 
     def _write_preview(self, stream: Stream) -> None:
         small = stream.preview(PREVIEW_WIDTH)
@@ -185,7 +220,9 @@ class StackWorker:
             outputs.append("depth.png")
         paths = self._frame_paths or [self.files.dir / e.file for e in self.files.entries()]
         usable = paths if len(paths) == len(result.frames) else None
-        self.files.write_json("report.json", stack_report(result, usable))
+        content = stack_report(result, usable, self._plan_info())
+        self.health = content["health"] if isinstance(content["health"], dict) else None
+        self.files.write_json("report.json", content)
         outputs.append("report.json")
         log.info("stacked %d frames into %s", len(result.frames), ", ".join(outputs))
         return outputs

@@ -4,6 +4,7 @@
 import { api, onUnauthorized } from "./api.js";
 import { Events } from "./events.js";
 import * as gallery from "./gallery.js";
+import * as health from "./health.js";
 import * as plan from "./plan.js";
 import * as preview from "./preview.js";
 import * as progress from "./progress.js";
@@ -35,6 +36,11 @@ const events = new Events({
       rail.refreshSoon(); // the stack moves the rail without rail events
     },
     fused: (e) => progress.onFused(e),
+    health: (e) => {
+      const finding = health.onEvent(e);
+      toast(`Health: ${finding.summary}`, finding.severity === "bad" ? "error" : "info");
+      progress.showHealth();
+    },
     rail: (e) => rail.onEvent(e),
     marks: (e) => {
       rail.showMarks(e);
@@ -187,9 +193,10 @@ function wire() {
     },
     presetsChanged: refreshPresets,
   });
-  progress.init({ open: viewer.open });
+  progress.init({ open: viewer.open, health: health.open });
   schedules.init();
-  gallery.init({ open: viewer.open, changed: () => gallery.refresh() });
+  gallery.init({ open: viewer.open, health: health.open, changed: () => gallery.refresh() });
+  health.init();
   viewer.init();
   statusView.init();
   $("#logout").addEventListener("click", (e) =>

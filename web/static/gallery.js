@@ -2,6 +2,7 @@
 // that make sense for each (view, depth map, resume, restack, delete).
 
 import { api } from "./api.js";
+import { badge as healthBadge } from "./health.js";
 import { $, act, clock, confirmDialog, el, stateBadge, toast } from "./ui.js";
 
 const DOWNLOADS = [
@@ -13,10 +14,12 @@ const DOWNLOADS = [
 const LIMIT = 50;
 
 let openViewer = () => {};
+let openHealth = () => {};
 let onChanged = () => {};
 
-export function init({ open, changed }) {
+export function init({ open, health, changed }) {
   openViewer = open;
+  openHealth = health;
   onChanged = changed;
   $("#gallery-refresh").addEventListener("click", (e) => act(e.currentTarget, "Gallery", refresh));
 }
@@ -46,6 +49,7 @@ function card(job) {
   const actions = [];
   if (urls["result.jpg"]) actions.push(button("View", "primary", () => openViewer(job, "result.jpg")));
   if (urls["depth.png"]) actions.push(button("Depth map", "", () => openViewer(job, "depth.png")));
+  if (urls["report.json"]) actions.push(button("Health", "health-open", () => openHealth(job)));
   if (job.resumable) {
     actions.push(
       button("Resume", "", (b) =>
@@ -114,7 +118,7 @@ function card(job) {
         "div",
         { class: "job-info" },
         el("strong", { class: "job-name" }, job.name || "stack"),
-        el("div", {}, stateBadge(job.state), job.kind === "restack" ? " restack" : ""),
+        el("div", {}, stateBadge(job.state), " ", healthBadge(job), job.kind === "restack" ? " restack" : ""),
         el("div", { class: "muted small" }, `${job.frames_done} of ${job.frames_planned} frames · ${clock(job.created)}`),
         el("div", { class: "muted small" }, job.id),
       ),

@@ -2,6 +2,7 @@
 // fused image growing live — and the queue behind it.
 
 import { api } from "./api.js";
+import { badge as healthBadge } from "./health.js";
 import { $, act, clock, duration, el, stateBadge, toast } from "./ui.js";
 
 let job = null; // the job shown: the running one, or the last one seen to the end
@@ -9,9 +10,11 @@ let progress = null; // {frame, count, fused, eta_s, phase} of that job
 let fusedLoading = false;
 let fusedPending = null;
 let openViewer = () => {};
+let openHealth = () => {};
 
-export function init({ open }) {
+export function init({ open, health }) {
   openViewer = open;
+  openHealth = health;
   const img = $("#run-fused");
   img.addEventListener("load", () => {
     img.removeAttribute("hidden");
@@ -39,6 +42,15 @@ export function init({ open }) {
   );
   $("#run-open").addEventListener("click", () => job && openViewer(job, "result.jpg"));
   $("#run-depth").addEventListener("click", () => job && openViewer(job, "depth.png"));
+  $("#run-health").addEventListener("click", () => job && openHealth(job));
+}
+
+// The health badge and button: the job's verdict, or what was found so far.
+export function showHealth() {
+  if (!job) return;
+  const b = healthBadge(job);
+  $("#run-health-badge").replaceChildren(b || "");
+  $("#run-health").hidden = !b;
 }
 
 // Show this job from now on (just started, or it became the running one).
@@ -159,6 +171,7 @@ function show() {
   const outputs = job.outputs || [];
   $("#run-open").hidden = !(state === "done" && outputs.includes("result.jpg"));
   $("#run-depth").hidden = !(state === "done" && outputs.includes("depth.png"));
+  showHealth();
 }
 
 function updateTopBar() {

@@ -21,6 +21,7 @@ import cv2
 import numpy as np
 
 from rig.camera.base import Camera, CameraError, CameraFrame, ExposureSettings
+from rig.sim.hardware.faults import LiveFaults
 from rig.sim.render import (
     DEFAULT_DEPTH_RANGE,
     Optics,
@@ -29,6 +30,8 @@ from rig.sim.render import (
     render_frame,
     scene_size_for,
 )
+from rig.sim.render.faults import move_part
+from rig.sim.render.faults import parse as parse_faults
 
 if TYPE_CHECKING:
     from rig.config import SimConfig
@@ -67,6 +70,8 @@ class SimCamera(Camera):
         self._seeds = itertools.count(config.seed * 1_000_003 + 1)
         self._preview: tuple[float, bytes] | None = None
         self._frames = 0
+        self._faults = LiveFaults(parse_faults(config.faults), _subject_depth())
+        self._moved: Scene | None = None  # the scene with a part moved (sim.faults part@K)
 
     def start(self) -> None:
         with self._lock:
@@ -98,7 +103,7 @@ class SimCamera(Camera):
     def close(self) -> None:
         with self._lock:
             self._started = False
-            self._scene = self._preview_scene = None
+            self._scene = self._preview_scene = self._moved = None
 
     def capture(self) -> CameraFrame:
         with self._lock:
@@ -111,8 +116,20 @@ class SimCamera(Camera):
             focus_mm = self.bench.carriage_mm  # sampled when the exposure ends
             light = self.bench.light_level * self._exposure_scale(settings)
             seed = next(self._seeds)
+            fault = self._faults.frame(focus_mm, self.config.resolution[0])
+            if fault.part_moved:
+                if self._moved is None:
+                    self._moved = move_part(scene, self._faults.faults.part)
+                scene = self._moved
         frame = render_frame(
-            scene, focus_mm, optics, seed=seed, light=light, out_size=self.config.resolution
+            scene,
+            fault.focus_mm,
+            optics,
+            seed=seed,
+            light=light * fault.light,
+            out_size=self.config.resolution,
+            shift_px=fault.shift_px,
+            shake_px=fault.shake_px,
         )
         self._frames += 1
         return CameraFrame(
@@ -172,6 +189,7 @@ class SimCamera(Camera):
 
     def lock_exposure(self) -> ExposureSettings:
         self._exposure = AUTO
+        self._faults.begin()  # a stack fixes its exposure before its first frame
         return AUTO
 
     def unlock_exposure(self) -> None:
@@ -184,6 +202,7 @@ class SimCamera(Camera):
             raise ValueError("exposure must be positive, gain ≥ 1 and colour gains positive")
         red, blue = colour_gains
         self._exposure = ExposureSettings(int(exposure_us), float(gain), (float(red), float(blue)))
+        self._faults.begin()
         return self._exposure
 
     @property
@@ -213,3 +232,8 @@ class SimCamera(Camera):
         return (settings.exposure_us * settings.analogue_gain) / (
             AUTO.exposure_us * AUTO.analogue_gain
         )
+
+
+def _subject_depth() -> float:
+    near, far = DEFAULT_DEPTH_RANGE
+    return far - near

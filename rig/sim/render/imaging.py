@@ -22,6 +22,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from rig.sim.render.defocus import defocus
+from rig.sim.render.faults import motion_blur
 from rig.sim.render.gaussian import standard_normal
 from rig.sim.render.optics import Optics
 from rig.sim.render.radiance import encode
@@ -64,17 +65,20 @@ def render_frame(
     seed: int,
     light: float = 1.0,
     out_size: Size | None = None,
+    shift_px: tuple[float, float] = (0.0, 0.0),
+    shake_px: float = 0.0,
 ) -> RenderedFrame:
     """Image ``scene`` with the focus at ``focus_mm``.
 
     ``seed`` drives the jitter, flicker and noise of this frame.  ``light`` scales the
     exposure (0 = LED off: a dark frame with only read noise).  ``out_size`` (w, h)
-    defaults to the scene size.
+    defaults to the scene size.  ``shift_px`` moves the subject in the frame (beyond the
+    jitter); ``shake_px`` blurs the frame along a line that long (vibration).
     """
     rng = np.random.default_rng(seed)
     out_size = out_size or scene.size
     gain = max(0.0, light * (1.0 + optics.flicker * rng.standard_normal()))
-    shift = rng.normal(0.0, optics.jitter_px, 2)
+    shift = rng.normal(0.0, optics.jitter_px, 2) + np.asarray(shift_px, np.float64)
     rotation_deg = optics.jitter_deg * rng.standard_normal()
     reference = optics.reference_focus_mm
     if reference is None:
@@ -86,6 +90,8 @@ def render_frame(
     else:
         sensor = np.zeros((scene.size[1], scene.size[0], 3), np.float32)
     warped = cv2.warpAffine(sensor, transform, out_size, flags=INTERPOLATION, borderMode=BORDER)
+    if shake_px > 0:
+        warped = motion_blur(np.asarray(warped, np.float32), shake_px)
     image = _add_sensor_noise(np.asarray(warped, np.float32), optics, rng)
     return RenderedFrame(image, float(focus_mm), transform, gain)
 

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
+from rig.sim.render.faults import Faults, move_part
 from rig.sim.render.imaging import RenderedFrame, ground_truth, ground_truth_depth, render_frame
 from rig.sim.render.optics import Optics, default_optics
 from rig.sim.render.scene import DEFAULT_DEPTH_RANGE, Scene, make_scene
@@ -75,6 +76,7 @@ def render_stack(
     noise: bool = True,
     light: float = 1.0,
     depth_range: tuple[float, float] = DEFAULT_DEPTH_RANGE,
+    faults: Faults | None = None,
 ) -> Stack:
     """Render ``count`` frames focused at evenly spaced positions across ``focus_range``.
 
@@ -84,15 +86,20 @@ def render_stack(
     size the warp keeps inside it.
     ``focus_range``: (first, last) mm; default the subject depth range plus 5 % each side.
     ``optics``: default :func:`default_optics` for the frame width.  ``noise=False``
-    removes sensor noise only.  Deterministic for a given ``seed``.
+    removes sensor noise only.  ``faults``: what goes wrong while the stack is taken
+    (:class:`~rig.sim.render.faults.Faults`).  Deterministic for a given ``seed``.
     """
     if count < 2:
         raise ValueError(f"a stack needs at least 2 frames, got {count}")
     scene_range = kind_or_scene.depth_range if isinstance(kind_or_scene, Scene) else depth_range
+    faults = faults or Faults()
+    faults.check(count)
     if focus_range is None:
-        overshoot = FOCUS_OVERSHOOT * (scene_range[1] - scene_range[0])
-        focus_range = (scene_range[0] - overshoot, scene_range[1] + overshoot)
-    focus_positions = np.linspace(focus_range[0], focus_range[1], count)
+        depth = scene_range[1] - scene_range[0]
+        overshoot = FOCUS_OVERSHOOT * depth
+        end = scene_range[1] - faults.short * depth if faults.short else scene_range[1] + overshoot
+        focus_range = (scene_range[0] - overshoot, end)
+    focus_positions = faults.positions(np.linspace(focus_range[0], focus_range[1], count))
     if isinstance(kind_or_scene, Scene):
         scene = kind_or_scene
         if optics is None:
@@ -106,9 +113,19 @@ def render_stack(
     if not noise:
         optics = optics.without_noise()
     frame_seeds = np.random.SeedSequence([seed, count]).generate_state(count)
+    moved = move_part(scene, faults.part) if faults.part_at is not None else scene
     frames = tuple(
-        render_frame(scene, float(focus), optics, seed=int(frame_seed), light=light, out_size=size)
-        for focus, frame_seed in zip(focus_positions, frame_seeds, strict=True)
+        render_frame(
+            moved if faults.part_moved(i) else scene,
+            float(focus),
+            optics,
+            seed=int(frame_seed),
+            light=light * faults.light(i, count),
+            out_size=size,
+            shift_px=faults.shift_px(i, size[0]),
+            shake_px=faults.shake_px(i, size[0]),
+        )
+        for i, (focus, frame_seed) in enumerate(zip(focus_positions, frame_seeds, strict=True))
     )
     return Stack(scene, optics, frames, seed)
 
