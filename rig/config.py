@@ -282,6 +282,9 @@ class SimConfig(Section):
     noise: NonNegativeFloat = 1.0
     start_mm: Float = 5.0  # carriage position of a brand-new simulated bench
     honour_exposure: Bool = False  # sleep for the exposure time in capture()
+    # Room light, as a share of the scene's reference light (room + LED at full): the
+    # subject shows dim with the LED off, and an LED at full gives the reference frames.
+    ambient: Annotated[float, Field(strict=True, ge=0, le=1)] = 0.12
 
 
 class ServerConfig(Section):

@@ -343,11 +343,11 @@ class Runner:
     def _on_saved(self, job: Job, entry: FrameEntry) -> None:
         self.store.update_job(job.id, frames_done=entry.index + 1)  # DiskFull stops the capture
 
-    def _on_captured(self, index: int) -> None:
+    def _on_captured(self, index: int, position_mm: float) -> None:
         progress = self.progress
         if progress is None:
             return
-        progress.captured(index, time.monotonic())
+        progress.captured(index, time.monotonic(), position_mm)
         self.bus.publish("frame", **progress.as_dict())
 
     def _on_fused(self, fused: int, seconds_per_frame: float) -> None:
