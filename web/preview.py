@@ -26,7 +26,7 @@ def encode(bgr: np.ndarray, quality: int = 80) -> bytes:
 # where it exceeds PEAK_NOISE_MULTIPLE × the frame's own noise floor, estimated as the
 # MAD of that same high-pass over the whole frame (most of a frame is out of focus or
 # flat, so its median is noise).  The figures come from the simulated bench
-# (tests/test_peaking.py): with these, a defocused or dark frame marks < 0.5 % of its
+# (tests/web/test_peaking.py): with these, a defocused or dark frame marks < 0.5 % of its
 # pixels and a 1:1 crop in focus marks most of the subject's edges.
 PEAK_SIGMA_PX = 0.8
 PEAK_NOISE_MULTIPLE = 8.0

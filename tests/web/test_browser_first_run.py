@@ -30,11 +30,11 @@ from playwright.sync_api import (
 )
 from rig_support import FAST_RIG, DaemonProcess, free_port
 
-pytestmark = pytest.mark.browser
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 CHROMIUM = "/usr/bin/chromium"
 TOKEN = "first-run-token"
-SHOTS = Path(__file__).resolve().parent.parent / "test-artifacts" / "first-run"
+SHOTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "first-run"
 # The quick rail of the other tests, the simulated camera at its default size (what
 # `scripts/run.sh` shows a new user).
 CONFIG = FAST_RIG.replace(
