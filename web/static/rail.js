@@ -161,7 +161,7 @@ function showSubject() {
   $("#rail-subject").disabled = !railKnown;
   const where = subject.source === "marks" ? "between your marks" : "in the simulated scene";
   $("#rail-subject-hint").textContent = railKnown
-    ? `The subject is sharp ${where}, ${mm(near, 1)}–${mm(far, 1)}.`
+    ? `The subject is sharp ${where}: ${Number(near).toFixed(1)}–${mm(far, 1)}.`
     : "Home the rail first, then go to the subject.";
 }
 
