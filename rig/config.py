@@ -299,6 +299,10 @@ class SimConfig(Section):
             raise ValueError(str(exc).removeprefix("--fault ")) from None
         return value
 
+    # Room light, as a share of the scene's reference light (room + LED at full): the
+    # subject shows dim with the LED off, and an LED at full gives the reference frames.
+    ambient: Annotated[float, Field(strict=True, ge=0, le=1)] = 0.12
+
 
 class JobsConfig(Section):
     """The job queue: how many stacks may wait at once (a submit beyond it is refused,

@@ -6,10 +6,11 @@ reaches past it into the store, the runner or the configuration.  Jobs come back
 :class:`~rig.jobs.view.JobView`; refusals are :mod:`rig.errors` (and
 :class:`~rig.plan.PlanError`, :class:`~rig.rail.RailError`,
 :class:`~rig.durable.DiskFull`).  Manual rail moves run on a worker thread of their own
-and hold the runner's rail lock, so a jog during a stack — or a second jog during a
-first — is refused (:class:`RigBusy`) instead of fighting over the motor.  If the
-hardware fails to open, the rig still comes up to say so loudly (status, page, log) and
-refuses jobs; it never falls back to the simulator.
+and hold the runner's rail lock, so a jog during a stack — or a move during a home —
+is refused (:class:`RigBusy`) instead of fighting over the motor; jogs queue behind
+jogs, so five taps on +0.01 mm are five steps.  If the hardware fails to open, the rig
+still comes up to say so loudly (status, page, log) and refuses jobs; it never falls
+back to the simulator.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from rig.camera.base import CameraError, ExposureSettings
+from rig.camera.base import CameraError, exposure_state
 from rig.closing import close_all
 from rig.config import Config
 from rig.data_layout import DataLayout
@@ -68,6 +69,7 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 LIGHT_AUTO_OFF_S = 300.0  # a light switched on for framing goes off by itself after this
+MAX_QUEUED_JOGS = 50  # jogs waiting behind a running one (a bored thumb, not a script)
 
 
 class Rig:
@@ -82,6 +84,14 @@ class Rig:
         self.database_problem: str | None = None  # a damaged database set aside at start
         self._manual = ThreadPoolExecutor(1, thread_name_prefix="manual-rail")
         self._manual_error: str | None = None
+        # Manual moves accepted and not yet ended (the rail lock is held while > 0),
+        # whether all of them are jogs (only jogs queue), where the last jog ends, and a
+        # counter a stop bumps so the jogs still waiting are dropped.
+        self._manual_state = threading.Lock()
+        self._manual_pending = 0
+        self._manual_jogs_only = False
+        self._jog_target: float | None = None
+        self._manual_generation = 0
         self._marks: dict[str, float] = {}
         self._light_timer: threading.Timer | None = None
         self.started = time.time()
@@ -168,6 +178,7 @@ class Rig:
             "progress": self.runner.progress.as_dict() if self.runner.progress else None,
             "queue": [self.runner.view(j).as_event() for j in self.store.queued()],
             "marks": dict(self._marks),
+            "subject": self.subject(),
             "disk": {"free_bytes": usage.free, "total_bytes": usage.total, "low": usage.free < 1e9},
             "cpu_temperature_c": cpu_temperature(),
             "uptime_s": round(time.time() - self.started, 1),
@@ -203,38 +214,65 @@ class Rig:
             raise HardwareUnavailable(f"the rig's hardware is not available: {self.hardware_error}")
         return self.devices
 
-    def _manual_move(self, what: str, action: Any) -> None:
-        """Run a move on the manual worker, holding the rail lock; refuse if busy."""
+    def _manual_move(self, what: str, action: Any, *, jog_to: float | None = None) -> None:
+        """Run a move on the manual worker, holding the rail lock; refuse if busy.
+
+        Jogs (``jog_to``: where the jog ends) queue behind jogs — tapping +0.01 five
+        times is five steps — and the rail lock is held until the last has ended, so a
+        stack cannot start between them; anything else is refused while a move runs."""
         devices = self._require_devices()
-        if not self.runner.rail_lock.acquire(blocking=False):
-            current = self.runner.current
-            if current is not None:
-                raise RigBusy(f"a stack is running (job {current.id}); cancel it or wait")
-            raise RigBusy("the rail is already moving; wait for it or press stop")
-        self._manual_error = None
+        with self._manual_state:
+            if self._manual_pending == 0:
+                if not self.runner.rail_lock.acquire(blocking=False):
+                    current = self.runner.current
+                    if current is not None:
+                        raise RigBusy(f"a stack is running (job {current.id}); cancel it or wait")
+                    raise RigBusy("the rail is busy; wait for it or press stop")
+                self._manual_error = None
+                self._manual_jogs_only = jog_to is not None
+            elif jog_to is None or not self._manual_jogs_only:
+                raise RigBusy("the rail is already moving; wait for it or press stop")
+            elif self._manual_pending >= MAX_QUEUED_JOGS:
+                raise RigBusy(
+                    f"{self._manual_pending} jogs are already waiting; wait for them or press stop"
+                )
+            self._manual_pending += 1
+            self._jog_target = jog_to
+            generation = self._manual_generation
         self.bus.publish("rail", action=what, state="moving")
 
         def work() -> None:
             try:
-                action(devices.rail)
+                if generation == self._manual_generation:  # not dropped by a stop
+                    action(devices.rail)
             except (RailError, ValueError) as exc:
                 self._manual_error = str(exc)
+                self._drop_queued_jogs()  # they were meant to follow this one
                 log.warning("%s failed: %s", what, exc)
             except Exception as exc:  # the worker must keep working for the next request
                 self._manual_error = f"internal error: {exc}"
+                self._drop_queued_jogs()
                 log.exception("%s failed", what)
             finally:
-                self.runner.rail_lock.release()
+                with self._manual_state:
+                    self._manual_pending -= 1
+                    last = self._manual_pending == 0
+                    if last:
+                        self.runner.rail_lock.release()
                 self.bus.publish(
                     "rail",
                     action=what,
-                    state="stopped",
+                    state="stopped" if last else "moving",
                     error=self._manual_error,
                     position_mm=devices.rail.position_mm,
                     known=devices.rail.known,
                 )
 
         self._manual.submit(work)
+
+    def _drop_queued_jogs(self) -> None:
+        with self._manual_state:
+            self._manual_generation += 1
 
     def move_to(self, mm: float) -> None:
         lo, hi = self.config.rail.soft_min_mm, self.config.rail.soft_max_mm
@@ -246,18 +284,22 @@ class Rig:
         self._manual_move(f"move to {mm:g} mm", lambda r: r.move_to(mm))
 
     def jog(self, mm: float) -> None:
+        """Move by ``mm``; while earlier jogs run, this one waits its turn."""
         travel = self.config.rail.travel_mm
         if abs(mm) > travel:
             raise InvalidValue(f"a jog of {mm:+g} mm is longer than the rail ({travel:g} mm)")
         rail = self._require_devices().rail
         lo, hi = self.config.rail.soft_min_mm, self.config.rail.soft_max_mm
-        target = rail.position_mm + mm
+        with self._manual_state:
+            queued = self._manual_pending > 0 and self._manual_jogs_only
+            start = self._jog_target if queued and self._jog_target is not None else None
+        target = (rail.position_mm if start is None else start) + mm
         if rail.known and not lo <= target <= hi:
             raise InvalidValue(
                 f"jogging {mm:+g} mm would go to {target:.3f} mm, outside the soft limits "
                 f"({lo:g}–{hi:g} mm)"
             )
-        self._manual_move(f"jog {mm:+g} mm", lambda r: r.move_by(mm))
+        self._manual_move(f"jog {mm:+g} mm", lambda r: r.move_by(mm), jog_to=target)
 
     def home(self) -> None:
         self._manual_move("home", lambda r: r.home())
@@ -267,7 +309,31 @@ class Rig:
         through its job instead, so the frames stay consistent)."""
         devices = self._require_devices()
         if self.runner.current is None:
+            self._drop_queued_jogs()
             devices.rail.stop()
+
+    def subject(self) -> dict[str, Any] | None:
+        """Where the subject is in focus, for a new user's "go to subject": the range the
+        simulated scene is sharp in, else the start and end last marked around it on the
+        rail (a real camera cannot say), else ``None``."""
+        camera_range = self.devices.camera.subject_range_mm() if self.devices else None
+        if camera_range is not None:
+            (near, far), source = camera_range, "simulated scene"
+        elif "start" in self._marks and "end" in self._marks:
+            (near, far), source = sorted((self._marks["start"], self._marks["end"])), "marks"
+        else:
+            return None
+        return {"range_mm": [near, far], "focus_mm": round((near + far) / 2, 4), "source": source}
+
+    def go_to_subject(self) -> float:
+        """Move to the middle of :meth:`subject`; returns that position (mm)."""
+        subject = self.subject()
+        if subject is None:
+            raise Conflict(
+                "no subject position is known yet: jog until it is sharp, then set start and end"
+            )
+        self.move_to(subject["focus_mm"])
+        return float(subject["focus_mm"])
 
     def set_mark(self, which: str) -> float:
         rail = self._require_devices().rail
@@ -302,23 +368,26 @@ class Rig:
         exposure_us: int | None = None,
         gain: float | None = None,
         colour_gains: tuple[float, float] | None = None,
-    ) -> ExposureSettings | None:
+    ) -> dict[str, Any]:
+        """Set the exposure: ``auto``, ``lock`` (freeze the settled automatic values) or
+        fixed values; returns it as ``status()["camera"]["exposure"]`` shows it."""
         camera = self._require_devices().camera
         if self.runner.current is not None:
             raise RigBusy("a stack is running with its exposure fixed")
         try:
             if mode == "auto":
                 camera.unlock_exposure()
-                return None
-            if mode == "lock":
-                return camera.lock_exposure()
-            if exposure_us is None or gain is None:
+            elif mode == "lock":
+                camera.lock_exposure()
+            elif exposure_us is None or gain is None:
                 raise InvalidRequest("fixed exposure needs exposure_us and gain")
-            current = camera.exposure
-            gains = colour_gains or (current.colour_gains if current else (1.0, 1.0))
-            return camera.set_exposure(exposure_us, gain, gains)
+            else:
+                current = camera.exposure
+                gains = colour_gains or (current.colour_gains if current else (1.0, 1.0))
+                camera.set_exposure(exposure_us, gain, gains)
         except CameraError as exc:
             raise HardwareUnavailable(f"camera: {exc}") from exc
+        return exposure_state(camera.exposure)
 
     def set_light(self, level: float) -> None:
         """Light for framing (0 = off); goes off by itself after a while."""

@@ -24,6 +24,17 @@ class ExposureSettings:
     colour_gains: tuple[float, float]
 
 
+def exposure_state(settings: ExposureSettings | None) -> dict[str, Any]:
+    """The exposure as clients see it, in one shape everywhere (status, exposure route):
+    ``mode`` ``auto`` (values ``None``) or ``fixed`` with its values."""
+    return {
+        "mode": "auto" if settings is None else "fixed",
+        "exposure_us": None if settings is None else settings.exposure_us,
+        "gain": None if settings is None else settings.analogue_gain,
+        "colour_gains": None if settings is None else list(settings.colour_gains),
+    }
+
+
 @dataclass(frozen=True, eq=False)
 class CameraFrame:
     """One captured frame: an H×W×3 uint8 array in R, G, B order plus its metadata."""
@@ -98,6 +109,11 @@ class Camera(ABC):
     @abstractmethod
     def status(self) -> dict[str, Any]:
         """A JSON-ready summary for the status page."""
+
+    def subject_range_mm(self) -> tuple[float, float] | None:
+        """Rail positions (near, far) between which the camera knows its subject is in
+        focus: the simulated bench knows its scene; a real camera knows nothing."""
+        return None
 
     def __enter__(self) -> Camera:
         self.start()

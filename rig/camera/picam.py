@@ -44,7 +44,13 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from rig.camera.ae_settle import SENSOR_DELAY_FRAMES, AeSettle, describe
-from rig.camera.base import Camera, CameraError, CameraFrame, ExposureSettings
+from rig.camera.base import (
+    Camera,
+    CameraError,
+    CameraFrame,
+    ExposureSettings,
+    exposure_state,
+)
 
 if TYPE_CHECKING:
     from rig.config import CameraConfig
@@ -309,13 +315,7 @@ class PiCamera(Camera):
             "resolution": list(self.config.resolution),
             "preview_size": list(self.config.preview_size),
             "preview_encoder": self._encoder_name,
-            "exposure": "auto"
-            if exposure is None
-            else {
-                "exposure_us": exposure.exposure_us,
-                "analogue_gain": exposure.analogue_gain,
-                "colour_gains": list(exposure.colour_gains),
-            },
+            "exposure": exposure_state(exposure),
             "frames": self._frames,
             "skipped_frames": self._skipped_frames,
             "preview_frames": self._preview.frames,

@@ -60,7 +60,7 @@ class Capture:
     writer: FrameWriter
     heartbeat: Heartbeat
     stop: StopFlags
-    on_frame: Callable[[int], None]
+    on_frame: Callable[[int, float], None]  # (index, rail position mm) once taken
 
     @property
     def camera(self) -> Camera:
@@ -88,7 +88,7 @@ class Capture:
                     saved=time.time(),
                 )
                 self.writer.submit(entry, image)
-                self.on_frame(index)
+                self.on_frame(index, self.devices.rail.position_mm)
         finally:
             light.off()
 

@@ -18,10 +18,14 @@ class Progress:
     fused: int = 0
     first_frame: tuple[int, float] | None = None  # (frame count, time) when capturing began
     eta_s: float | None = None
+    position_mm: float | None = None  # where the rail was for the last frame taken
+    preview: bool = False  # the job's preview.jpg (the fused image so far) exists
 
-    def captured(self, index: int, now: float) -> None:
-        """Frame ``index`` is taken (at monotonic time ``now``): count it, re-estimate."""
+    def captured(self, index: int, now: float, position_mm: float | None = None) -> None:
+        """Frame ``index`` is taken (at monotonic time ``now``, the rail at
+        ``position_mm``): count it, re-estimate."""
         self.frame = index + 1
+        self.position_mm = position_mm
         if self.first_frame is None:  # homing and exposure set-up are not frames
             self.first_frame = (self.frame, now)
             return
@@ -36,4 +40,6 @@ class Progress:
             "count": self.count,
             "fused": self.fused,
             "eta_s": None if self.eta_s is None else round(self.eta_s, 1),
+            "position_mm": None if self.position_mm is None else round(self.position_mm, 4),
+            "preview": self.preview,
         }

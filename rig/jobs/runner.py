@@ -24,7 +24,7 @@ from rig.devices import Devices
 from rig.durable import DiskFull
 from rig.errors import Conflict, NotFound, StoreDamaged
 from rig.events import EventBus
-from rig.job_files import FrameEntry, JobFiles
+from rig.job_files import PREVIEW_FILE, FrameEntry, JobFiles
 from rig.jobs.capture import Capture, StopFlags
 from rig.jobs.focus import focus_axis
 from rig.jobs.heartbeat import Heartbeat
@@ -383,11 +383,11 @@ class Runner:
     def _on_saved(self, job: Job, entry: FrameEntry) -> None:
         self.store.update_job(job.id, frames_done=entry.index + 1)  # DiskFull stops the capture
 
-    def _on_captured(self, index: int) -> None:
+    def _on_captured(self, index: int, position_mm: float) -> None:
         progress = self.progress
         if progress is None:
             return
-        progress.captured(index, time.monotonic())
+        progress.captured(index, time.monotonic(), position_mm)
         self.bus.publish("frame", **progress.as_dict())
 
     def _on_finding(self, job_id: str, finding: dict[str, Any]) -> None:
@@ -399,12 +399,16 @@ class Runner:
         if progress is None:
             return
         progress.fused = fused
+        # The fused image exists from the reference frame on: say so, so that clients
+        # ask for it only then (not for a 404 at every frame before).
+        progress.preview = JobFiles(self.data_dir, progress.job_id).path(PREVIEW_FILE).is_file()
         self.last_fuse_s = seconds_per_frame
         self.bus.publish(
             "fused",
             job_id=progress.job_id,
             fused=fused,
             count=progress.count,
+            preview=progress.preview,
             seconds_per_frame=round(seconds_per_frame, 3),
         )
 

@@ -20,14 +20,14 @@ class JobView(JobRecord):
     final: bool  # it will not change by itself any more
     resumable: bool  # POST …/resume continues it
     restackable: bool  # POST …/restack fuses its frames again
-    results: list[str]  # files to fetch now (preview.jpg grows while the job runs)
+    results: list[str]  # files there now (preview.jpg: once the first frames are fused)
     progress: dict[str, Any] | None = None  # while it is the job the runner is on
 
     @classmethod
     def of(cls, job: Job, files: JobFiles, progress: Progress | None = None) -> JobView:
         """``files``: the job's own folder; ``progress``: the runner's, if any."""
         results = [name for name in job.outputs if name in RESULT_FILES]
-        if PREVIEW_FILE not in results and (job.active or files.path(PREVIEW_FILE).is_file()):
+        if PREVIEW_FILE not in results and files.path(PREVIEW_FILE).is_file():
             results.append(PREVIEW_FILE)
         return cls(
             **{name: getattr(job, name) for name in JobRecord.model_fields},

@@ -360,7 +360,11 @@ def test_status_is_json_ready(picamera2, pi4):
     camera, _cam = started(small())
     camera.capture()
     status = camera.status()
-    assert status["model"] == "imx477" and status["frames"] == 1 and status["exposure"] == "auto"
+    assert (
+        status["model"] == "imx477"
+        and status["frames"] == 1
+        and status["exposure"]["mode"] == "auto"
+    )
     json.dumps(status)
     camera.close()
 

@@ -48,7 +48,7 @@ def wait_done(client, watcher, job_id, after=0):
 
 
 # -- auth ---------------------------------------------------------------------------------
-PUBLIC = {"/api/login", "/api/logout"}
+PUBLIC = {"/api/login", "/api/logout", "/api/session"}
 
 
 def test_every_api_route_needs_auth(app, anon):

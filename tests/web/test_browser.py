@@ -201,7 +201,7 @@ def test_stack_from_the_phone(page: Page) -> None:
     expect(page.locator("#top-sim")).to_be_visible()
     loaded(page, "#preview-img")
 
-    # Light on for framing (the simulated subject is black without it); lock exposure.
+    # Light on for framing (the room alone shows the simulated subject dim); lock exposure.
     page.click("#light-chip")
     expect(page.locator("#light-toggle")).to_have_text("Light on")
     expect(page.locator("#light-chip")).to_have_attribute("aria-pressed", "true")

@@ -97,14 +97,9 @@ def snapshot(rig: RigDep) -> Response:
 
 @router.post("/exposure")
 def set_exposure(body: ExposureRequest, rig: RigDep) -> dict[str, Any]:
-    """``auto``; ``lock`` (freeze the settled auto values); ``fixed`` with values."""
-    settings = rig.exposure(body.mode, body.exposure_us, body.gain, body.colour_gains)
-    return {
-        "mode": "auto" if settings is None else "fixed",
-        "exposure_us": settings.exposure_us if settings else None,
-        "gain": settings.analogue_gain if settings else None,
-        "colour_gains": list(settings.colour_gains) if settings else None,
-    }
+    """``auto``; ``lock`` (freeze the settled auto values); ``fixed`` with values.  The
+    answer is shaped as ``camera.exposure`` in ``/api/status``."""
+    return rig.exposure(body.mode, body.exposure_us, body.gain, body.colour_gains)
 
 
 @router.post("/light")

@@ -31,6 +31,14 @@ def move(body: Distance, rig: RigDep) -> dict[str, Any]:
     return rig.rail_status()
 
 
+@router.post("/subject", status_code=status.HTTP_202_ACCEPTED)
+def go_to_subject(rig: RigDep) -> dict[str, Any]:
+    """Move to where the subject is in focus (``subject`` in ``/api/status``: the
+    simulated scene, or the middle of the marks); 409 while the position is unknown."""
+    rig.go_to_subject()
+    return rig.rail_status()
+
+
 @router.post("/home", status_code=status.HTTP_202_ACCEPTED)
 def home(rig: RigDep) -> dict[str, Any]:
     rig.home()

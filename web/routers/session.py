@@ -31,6 +31,14 @@ async def login(body: Login, request: Request, response: Response) -> dict[str, 
     return {"ok": True}
 
 
+@router.get("/session")
+async def session(request: Request) -> dict[str, bool]:
+    """Whether this browser is logged in (the page asks before showing the login form,
+    instead of reading a 401 from a protected route)."""
+    auth: Auth = request.app.state.auth
+    return {"logged_in": auth.authenticated(request)}
+
+
 @router.post("/logout")
 async def logout(request: Request, response: Response) -> dict[str, bool]:
     auth: Auth = request.app.state.auth

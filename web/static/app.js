@@ -45,6 +45,7 @@ const events = new Events({
     marks: (e) => {
       rail.showMarks(e);
       plan.setMarks(e, true);
+      refreshStatusSoon(); // on a real rig the marks say where the subject is
     },
     schedule: (e) => schedules.onEvent(e),
     light: (e) => {
@@ -91,6 +92,7 @@ async function refreshStatus() {
   const s = await api("/api/status");
   statusView.render(s);
   rail.show(s.rail);
+  rail.setSubject(s.subject);
   rail.showMarks(s.marks);
   plan.setMarks(s.marks);
   preview.render(s);
@@ -239,9 +241,9 @@ function boot() {
     }
   });
   // Already logged in (the cookie lives for weeks)?  Straight to the rig.
-  api("/api/status")
-    .then(() => enter())
-    .catch((err) => showLogin(err.status === 401 ? "" : err.detail));
+  api("/api/session")
+    .then((session) => (session.logged_in ? enter() : showLogin("")))
+    .catch((err) => showLogin(err.detail));
 }
 
 boot();

@@ -164,6 +164,20 @@ export function recheck() {
 async function check() {
   const serial = ++checkSerial;
   const plan = readPlan();
+  // Half-filled: say what is missing rather than ask the daemon about it.
+  const missing = [
+    plan.start_mm === null && "start",
+    plan.end_mm === null && "end",
+    plan.count === null && "the number of frames",
+    plan.step_um === null && "the step",
+  ].filter(Boolean);
+  if (missing.length) {
+    $("#plan-frames").textContent = "Can't run this plan yet";
+    $("#plan-estimate").textContent = "";
+    $("#plan-problems").replaceChildren(el("li", {}, `Enter ${missing.join(" and ")}.`));
+    $("#plan-summary").classList.add("bad");
+    return;
+  }
   try {
     const out = await api("/api/plans/check", { method: "POST", body: plan });
     if (serial !== checkSerial) return; // an older answer after a newer question

@@ -49,7 +49,7 @@ export function init() {
       act(button, "Exposure", async () => {
         const mode = button.dataset.exposure;
         const out = await api("/api/camera/exposure", { method: "POST", body: { mode } });
-        showExposure(out.mode !== "auto");
+        showExposure(out.mode === "fixed");
         toast(mode === "lock" ? "Exposure locked" : "Exposure automatic", "ok");
       }),
     );
@@ -83,7 +83,7 @@ function showExposure(locked) {
 export function render(status) {
   const camera = status.camera || {};
   if (camera.resolution) frameSize = camera.resolution;
-  if (camera.available !== false) showExposure(camera.exposure !== undefined && camera.exposure !== "auto");
+  if (camera.exposure) showExposure(camera.exposure.mode === "fixed");
   showLight(status.light);
 }
 

@@ -22,7 +22,7 @@ export function init({ open, health }) {
     nextFused();
   });
   img.addEventListener("error", () => {
-    // 404 until the first frames are fused: keep the placeholder
+    // asked for only once it exists (a deleted job's is gone): keep the placeholder
     nextFused();
   });
   $("#run-cancel").addEventListener("click", (e) =>
@@ -66,9 +66,7 @@ export function track(next) {
   }
   job = { ...(other ? {} : job), ...next };
   // A finished job shown after a reload: its last fused image, if it has one.
-  if (other && job.final && (job.urls?.["preview.jpg"] || job.state === "done")) {
-    loadFused("final");
-  }
+  if (other && job.final && hasPreview(next)) loadFused("final");
   show();
 }
 
@@ -77,7 +75,7 @@ export function render(status) {
     track(status.job);
     if (status.progress?.job_id === status.job.id) {
       progress = status.progress;
-      if (progress.fused > 0) loadFused(progress.fused);
+      if (progress.preview) loadFused(progress.fused);
     }
   } else if (job && !job.final) {
     // It ended while we were not listening (reconnect): ask how.
@@ -93,7 +91,7 @@ export function onJob(summary) {
   const active = summary.state === "running" || summary.state === "stacking";
   if (job?.id === summary.id || active || !job) {
     track(summary);
-    if (summary.state === "done") loadFused("done");
+    if (summary.state === "done" && hasPreview(summary)) loadFused("done");
   }
 }
 
@@ -105,9 +103,15 @@ export function onFrame(event) {
 
 export function onFused(event) {
   if (job?.id !== event.job_id) return;
-  progress = { ...progress, fused: event.fused, count: event.count };
-  loadFused(event.fused);
+  progress = { ...progress, fused: event.fused, count: event.count, preview: event.preview };
+  if (event.preview) loadFused(event.fused); // the job's preview.jpg exists from now on
   show();
+}
+
+// Whether the job's fused image (preview.jpg) exists: a job from the API lists it in
+// `urls`, a job event in `results`.
+function hasPreview(j) {
+  return Boolean(j.urls?.["preview.jpg"] || j.results?.includes("preview.jpg"));
 }
 
 // One image request at a time; the newest wins (fused events can come faster than a

@@ -1,4 +1,5 @@
-// The focus rail by hand: jog, home, stop, go to, and marking the stack's start/end.
+// The focus rail by hand: jog, home, stop, go to, go to the subject, and marking the
+// stack's start/end.
 //
 // Moves run on in the daemon (202); the `rail` events say when they stop.  While a
 // manual move runs the position is polled, so the number follows the carriage.
@@ -12,6 +13,8 @@ const POLL_LIMIT_MS = 120000;
 let pollUntil = 0;
 let pollTimer = null;
 let onMarksChanged = () => {};
+let subject = null; // where the subject is sharp (status.subject), or null: not known
+let railKnown = false;
 
 export function init({ marksChanged }) {
   onMarksChanged = marksChanged;
@@ -21,6 +24,9 @@ export function init({ marksChanged }) {
     );
   }
   $("#rail-home").addEventListener("click", (e) => move(e.currentTarget, "Home", "/api/rail/home"));
+  $("#rail-subject").addEventListener("click", (e) =>
+    move(e.currentTarget, "Go to subject", "/api/rail/subject"),
+  );
   // Stop is never disabled: it must work even while another request is slow.
   $("#rail-stop").addEventListener("click", async () => {
     try {
@@ -102,6 +108,8 @@ export function show(rail) {
   $("#rail-state").textContent = text;
   $("#rail-state").className = `rail-state ${cls}`;
   $("#top-pos").classList.toggle("unknown", !known);
+  railKnown = known;
+  showSubject();
   if (rail.soft_limits_mm) {
     const [lo, hi] = rail.soft_limits_mm;
     $("#goto-mm").min = lo;
@@ -137,6 +145,24 @@ export function onEvent(event) {
     show({ position_mm: event.position_mm, known: event.known, state: event.known ? "known" : "unknown", moving: false });
   }
   if (event.error) toast(`Rail — ${event.action} failed: ${event.error}`, "error");
+}
+
+// Lead a new user from "position unknown" to a sharp subject: Home first, then here.
+export function setSubject(next) {
+  subject = next || null;
+  showSubject();
+}
+
+function showSubject() {
+  $("#subject").hidden = !subject;
+  if (!subject) return;
+  const [near, far] = subject.range_mm;
+  $("#rail-subject-val").textContent = mm(subject.focus_mm);
+  $("#rail-subject").disabled = !railKnown;
+  const where = subject.source === "marks" ? "between your marks" : "in the simulated scene";
+  $("#rail-subject-hint").textContent = railKnown
+    ? `The subject is sharp ${where}: ${Number(near).toFixed(1)}–${mm(far, 1)}.`
+    : "Home the rail first, then go to the subject.";
 }
 
 export function showMarks(marks) {

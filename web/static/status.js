@@ -59,7 +59,7 @@ export function render(s) {
       rail.soft_limits_mm ? `${rail.soft_limits_mm[0]} – ${rail.soft_limits_mm[1]} mm` : "—",
     ],
     ["Rail", rail.available === false ? `unavailable: ${rail.error}` : `${rail.state || "—"}, ${rail.enabled ? "motor powered" : "motor off"}${rail.limit_min || rail.limit_max ? ", on a limit switch" : ""}`],
-    ["Camera", camera.available === false ? `unavailable: ${camera.error}` : `${camera.kind || "—"}${camera.resolution ? `, ${camera.resolution.join("×")}` : ""}, exposure ${camera.exposure === "auto" ? "auto" : "locked"}`],
+    ["Camera", camera.available === false ? `unavailable: ${camera.error}` : `${camera.kind || "—"}${camera.resolution ? `, ${camera.resolution.join("×")}` : ""}, exposure ${camera.exposure?.mode === "fixed" ? "locked" : "auto"}`],
     ["Light", light.available === false ? "unavailable" : light.on ? `on, ${Math.round(light.level * 100)} %` : "off"],
     ["Up for", duration(s.uptime_s)],
   ];

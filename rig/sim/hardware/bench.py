@@ -12,7 +12,7 @@ Default layout, which later checks rely on: a 0–50 mm rail (``rail.travel_mm``
 with the min switch at 0 mm and the max switch at 50 mm, hard stops 1 mm
 beyond each, a new bench's carriage at ``sim.start_mm`` (5 mm), and the
 "bench" scene whose subject is in focus between rail positions **10.0 and
-12.0 mm** (its background is never sharp).
+12.0 mm** (its background is never sharp), lit by the room (``sim.ambient``) and the LED.
 """
 
 from __future__ import annotations
@@ -70,8 +70,19 @@ class SimBench:
 
     @property
     def light_level(self) -> float:
-        """Brightness of the LED, 0–1 (what the camera's exposure sees)."""
+        """Brightness of the LED, 0–1."""
         return self.led.level
+
+    @property
+    def illumination(self) -> float:
+        """The light on the subject, relative to the scene's reference light (what the
+        camera's exposure sees): the room's ``sim.ambient`` plus the LED's share.
+
+        The reference light is the room with the LED at full, so a frame lit that way is
+        exactly what the renderer's stacks and their ground truth assume; with the LED off
+        the room alone shows the subject, dim."""
+        ambient = self.config.sim.ambient
+        return ambient + (1.0 - ambient) * self.led.level
 
     def close(self) -> None:
         """Save the carriage position and release the mock pins."""

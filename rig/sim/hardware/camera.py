@@ -1,8 +1,9 @@
 """The simulated camera: renders the virtual scene where the carriage really is.
 
 Focus comes from the simulated bench's carriage (which follows the STEP/DIR
-pins, not the rail's bookkeeping) and light from the LED pin's PWM level, so a
-frame is dark with the LED off and blurred when the rail lies about where it is.
+pins, not the rail's bookkeeping) and light from the room plus the LED pin's PWM level,
+so a frame is dim with the LED off (dark in a dark room, ``sim.ambient = 0``) and
+blurred when the rail lies about where it is.
 
 Exposure model: automatic exposure "settles" at ``AUTO`` (10 ms, gain 1);
 fixing other values scales the light by exposure × gain relative to that.
@@ -20,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 import cv2
 import numpy as np
 
-from rig.camera.base import Camera, CameraError, CameraFrame, ExposureSettings
+from rig.camera.base import Camera, CameraError, CameraFrame, ExposureSettings, exposure_state
 from rig.sim.hardware.faults import LiveFaults
 from rig.sim.render import (
     DEFAULT_DEPTH_RANGE,
@@ -114,7 +115,7 @@ class SimCamera(Camera):
             if self.config.honour_exposure:
                 time.sleep(settings.exposure_us / 1e6)
             focus_mm = self.bench.carriage_mm  # sampled when the exposure ends
-            light = self.bench.light_level * self._exposure_scale(settings)
+            light = self.bench.illumination * self._exposure_scale(settings)
             seed = next(self._seeds)
             fault = self._faults.frame(focus_mm, self.config.resolution[0])
             if fault.part_moved:
@@ -159,6 +160,17 @@ class SimCamera(Camera):
             raise CameraError("the simulated camera is not started (call start())")
         return ground_truth(self._scene, np.asarray(transform, np.float64), self.config.resolution)
 
+    def ground_truth_depth(self, transform: Any) -> np.ndarray:
+        """The depth map (rail mm at which each pixel is sharp) in the geometry of a frame
+        with ``transform``: where a frame taken at x mm is in focus."""
+        from rig.sim.render import ground_truth_depth
+
+        if self._scene is None:
+            raise CameraError("the simulated camera is not started (call start())")
+        return ground_truth_depth(
+            self._scene, np.asarray(transform, np.float64), self.config.resolution
+        )
+
     def preview_jpeg(self) -> bytes | None:
         with self._preview_lock:
             now = time.monotonic()
@@ -167,7 +179,7 @@ class SimCamera(Camera):
             scene, optics = self._preview_scene, self._preview_optics
             if scene is None or optics is None:
                 return None
-            light = self.bench.light_level * self._exposure_scale(self._exposure or AUTO)
+            light = self.bench.illumination * self._exposure_scale(self._exposure or AUTO)
             frame = render_frame(
                 scene,
                 self.bench.carriage_mm,
@@ -214,7 +226,6 @@ class SimCamera(Camera):
         self._lens_position = float(dioptres)
 
     def status(self) -> dict[str, Any]:
-        exposure = self._exposure
         return {
             "kind": "simulated",
             "started": self._started,
@@ -223,9 +234,14 @@ class SimCamera(Camera):
             "preview_size": list(self.config.preview_size),
             "focus_mm": round(self.bench.carriage_mm, 6),
             "light": self.bench.light_level,
-            "exposure": "auto" if exposure is None else exposure.exposure_us,
+            "illumination": round(self.bench.illumination, 4),
+            "exposure": exposure_state(self._exposure),
             "frames": self._frames,
         }
+
+    def subject_range_mm(self) -> tuple[float, float] | None:
+        scene = self._scene
+        return None if scene is None else scene.depth_range
 
     @staticmethod
     def _exposure_scale(settings: ExposureSettings) -> float:
