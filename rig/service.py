@@ -38,6 +38,7 @@ from rig.jobs.commands import JobCommands
 from rig.jobs.preflight import PlanEstimate, RigLimits
 from rig.jobs.runner import Runner
 from rig.jobs.schedule import Scheduler, ScheduleSpec
+from rig.jobs.stacking import StackerFactory, StackWorker
 from rig.jobs.view import JobView
 from rig.plan import StackPlan
 from rig.rail import RailError
@@ -104,6 +105,7 @@ class Rig:
             self.bus,
             data_dir=self.data_dir,
             hardware_error=self.hardware_error,
+            make_stacker=self._stacker_factory(),
         )
         self.jobs = JobCommands(self.store, self.runner, RigLimits.of(self.config, self.simulate))
         self.scheduler = Scheduler(self.store, self.bus, self.jobs.submit_preset, self.runner.busy)
@@ -112,6 +114,16 @@ class Rig:
             self.runner.start()
         self.scheduler.start()
         self.callbacks.start()
+
+    def _stacker_factory(self) -> StackerFactory:
+        """Stack here, or hand the stacking to the Dask cluster of ``stacking.cluster``."""
+        settings = self.config.stacking
+        if settings.cluster is None:
+            return StackWorker
+        from rig.cluster.handoff import cluster_stackers
+
+        log.info("stacking is handed to the cluster at %s", settings.cluster)
+        return cluster_stackers(settings, self.data_dir)
 
     def close(self) -> None:
         """Stop after the current frame, then release everything: driver disabled, LED off."""

@@ -22,6 +22,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path, PurePosixPath
 from typing import Any
 
+from rig.cluster.resources import frame_pixels
 from rig.cluster.task import StackTask
 from rig.data_layout import DataLayout
 from rig.job_files import MANIFEST_FILE, RESTACK_FILE, RESULT_FILES, parse_manifest
@@ -152,12 +153,8 @@ def _job_plan(fs: Any, folder: str) -> dict[str, Any]:
 
 
 def _pixels(fs: Any, frame: str) -> int:
-    """Width × height from the first frame's header (the pixels are not decoded)."""
-    from PIL import Image
-
-    with fs.open(frame, "rb") as f, Image.open(f) as im:
-        width, height = im.size
-    return int(width * height)
+    with fs.open(frame, "rb") as f:
+        return frame_pixels(f)
 
 
 def _earlier_run(fs: Any, folder: str, task: StackTask, files: list[str]) -> dict[str, Any] | None:

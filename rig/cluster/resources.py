@@ -11,7 +11,8 @@ fixed costs (pyramid levels, tile buffers, the interpreter's share).
 
 from __future__ import annotations
 
-from typing import Any
+from pathlib import Path
+from typing import IO, Any
 
 MEMORY = "MEMORY"  # the resource's name, in bytes (the name Dask's documentation uses)
 BYTES_PER_PIXEL = 300e6 / 12e6  # 25 bytes: ~300 MB for a 12 MP stack
@@ -32,3 +33,12 @@ def worker_memory(scheduler_info: dict[str, Any]) -> list[float]:
         if value is not None:
             found.append(float(value))
     return found
+
+
+def frame_pixels(frame: Path | IO[bytes]) -> int:
+    """Width × height of a frame, from its header (the pixels are not decoded)."""
+    from PIL import Image
+
+    with Image.open(frame) as im:
+        width, height = im.size
+    return int(width * height)

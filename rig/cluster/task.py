@@ -171,11 +171,12 @@ def _fuse(
         for index, url in enumerate(task.frames):
             began = time.monotonic()
             fs, path = url_to_fs(url)
-            data = fs.cat_file(path)
+            local = _is_local(fs)
+            data = Path(path).read_bytes() if local else fs.cat_file(path)
             name = PurePosixPath(path).name
             # Frames before the reference are read again once it is in; a frame on a
             # share or in object storage is kept on the worker's disk until then.
-            source: Path | None = Path(path) if _is_local(fs) else None
+            source: Path | None = Path(path) if local else None
             if source is None and index <= stream.reference:
                 source = scratch / f"{index:05d}{PurePosixPath(path).suffix}"
                 source.write_bytes(data)
@@ -185,7 +186,7 @@ def _fuse(
             del data
             stream.add(frame, source=source, name=name)
             del frame
-            if index > stream.reference and source is not None and not _is_local(fs):
+            if index > stream.reference and source is not None and not local:
                 source.unlink(missing_ok=True)
             per_frame = time.monotonic() - began
             if task.progress_topic:

@@ -18,6 +18,7 @@ class Progress:
     fused: int = 0
     first_frame: tuple[int, float] | None = None  # (frame count, time) when capturing began
     eta_s: float | None = None
+    stacked_on: str = "here"  # or the Dask scheduler the stacking was handed to
 
     def captured(self, index: int, now: float) -> None:
         """Frame ``index`` is taken (at monotonic time ``now``): count it, re-estimate."""
@@ -36,4 +37,5 @@ class Progress:
             "count": self.count,
             "fused": self.fused,
             "eta_s": None if self.eta_s is None else round(self.eta_s, 1),
+            "stacked_on": self.stacked_on,
         }
