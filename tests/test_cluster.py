@@ -248,6 +248,32 @@ def test_a_result_never_replaces_a_frame(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["f0.jpg", "f1.jpg", "result.jpg"]
 
 
+def test_frames_elsewhere_are_read_and_results_written_through_fsspec(tmp_path):
+    import fsspec
+
+    shelf = fsspec.filesystem("memory")
+    local = tmp_path / "frames"
+    local.mkdir()
+    for i, image in enumerate(render_stack("dome", 4, size=(320, 240), seed=2).images):
+        path = local / f"f{i}.jpg"
+        cv2.imwrite(str(path), cv2.cvtColor(image, cv2.COLOR_RGB2BGR))
+        shelf.pipe_file(f"/shelf/s1/f{i}.jpg", path.read_bytes())
+    try:
+        (found,) = find_stacks(["memory://shelf"])
+        assert found.task.frames[0].startswith("memory://")
+
+        result = run_stack_task(found.task)
+
+        assert result.error is None
+        assert main(["stack", str(local), "-o", str(tmp_path / "ref.jpg")]) == 0
+        assert shelf.cat_file("/shelf/s1/result.jpg") == (tmp_path / "ref.jpg").read_bytes()
+        assert not shelf.glob("/shelf/s1/.*.part")
+        (again,) = find_stacks(["memory://shelf"])
+        assert again.done is not None and again.done["frames"] == 4
+    finally:
+        shelf.rm("/shelf", recursive=True)
+
+
 def test_bad_input_exits_2_with_one_line(tmp_path, capsys):
     assert restack(str(tmp_path / "nowhere"), "--local", "1") == 2
     assert capsys.readouterr().err.strip().endswith("no such folder")

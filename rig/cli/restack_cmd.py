@@ -15,7 +15,7 @@ from rig.cli.progress import ProgressBar
 from stacker import METHODS
 
 if TYPE_CHECKING:
-    from rig.cluster.dispatch import Outcome
+    from rig.cluster.dispatch import StackOutcome
     from rig.cluster.task import StackTask
 
 
@@ -74,7 +74,7 @@ def run(args: argparse.Namespace) -> int:
     os.environ.setdefault("DASK_LOGGING__DISTRIBUTED", "warning")
     logging.getLogger("distributed").setLevel(logging.WARNING)
     from rig.cluster.archive import ArchiveError, find_stacks
-    from rig.cluster.dispatch import ClusterError, Outcome, require_distributed
+    from rig.cluster.dispatch import ClusterError, StackOutcome, require_distributed
 
     summary = Path(args.summary)
     if summary.suffix.lower() != ".csv":
@@ -91,13 +91,13 @@ def run(args: argparse.Namespace) -> int:
     if not found:
         raise CliError(f"no job folders or folders of frames under {', '.join(args.archives)}")
 
-    outcomes: dict[int, Outcome] = {}
+    outcomes: dict[int, StackOutcome] = {}
     pending = []
     for i, stack in enumerate(found):
         if stack.problem:
-            outcomes[i] = Outcome(stack.task, "failed", error=stack.problem)
+            outcomes[i] = StackOutcome(stack.task, "failed", error=stack.problem)
         elif stack.done is not None and not args.force:
-            outcomes[i] = Outcome(stack.task, "skipped", previous=stack.done)
+            outcomes[i] = StackOutcome(stack.task, "skipped", previous=stack.done)
         else:
             pending.append(i)
     print(
@@ -119,13 +119,13 @@ def run(args: argparse.Namespace) -> int:
 
 def _run(
     cluster: str | None, local: int | None, tasks: list[StackTask], indices: list[int]
-) -> dict[int, Outcome]:
+) -> dict[int, StackOutcome]:
     from rig.cluster.dispatch import ClusterError, cluster_client, run_tasks
 
     bar = ProgressBar("restacking")
     finished = 0
 
-    def done(outcome: Outcome) -> None:
+    def done(outcome: StackOutcome) -> None:
         nonlocal finished
         finished += 1
         bar(finished, len(tasks))

@@ -30,7 +30,7 @@ class ClusterError(Exception):
 
 
 @dataclass(frozen=True)
-class Outcome:
+class StackOutcome:
     """How one stack went: its result, or why it has none."""
 
     task: StackTask
@@ -125,8 +125,8 @@ def run_tasks(
     client: Any,
     tasks: Sequence[StackTask],
     *,
-    on_done: Callable[[Outcome], None] | None = None,
-) -> list[Outcome]:
+    on_done: Callable[[StackOutcome], None] | None = None,
+) -> list[StackOutcome]:
     """Run every task on the cluster; outcomes in the tasks' order."""
     from distributed import as_completed
 
@@ -137,13 +137,13 @@ def run_tasks(
             MEMORY,
             MEMORY,
         )
-    outcomes: dict[int, Outcome] = {}
+    outcomes: dict[int, StackOutcome] = {}
     futures: dict[Any, int] = {}
     for index, task in enumerate(tasks):
         try:
             futures[submit_stack(client, task, task_resources(client, task))] = index
         except ClusterError as exc:
-            outcomes[index] = Outcome(task, "failed", error=str(exc))
+            outcomes[index] = StackOutcome(task, "failed", error=str(exc))
             if on_done:
                 on_done(outcomes[index])
     for future in as_completed(list(futures)):
@@ -154,14 +154,14 @@ def run_tasks(
     return [outcomes[i] for i in range(len(tasks))]
 
 
-def _outcome(task: StackTask, future: Any) -> Outcome:
+def _outcome(task: StackTask, future: Any) -> StackOutcome:
     try:
         result = future.result()
     except Exception as exc:  # the cluster's (a worker died every time…) or a bug
-        return Outcome(task, "failed", error=describe_failure(exc))
+        return StackOutcome(task, "failed", error=describe_failure(exc))
     if result.error is not None:  # bad input: the task wrote nothing
-        return Outcome(task, "failed", result=result, error=result.error)
-    return Outcome(task, "done", result=result)
+        return StackOutcome(task, "failed", result=result, error=result.error)
+    return StackOutcome(task, "done", result=result)
 
 
 def describe_failure(exc: BaseException) -> str:

@@ -187,9 +187,14 @@ class ClusterStacker:
                 if self._abort.is_set():
                     raise StackAborted("stacking was stopped") from None
                 raise ClusterUnusable(f"failed: {describe_failure(exc)}") from None
+        # Events come in order but may trail the result: stop listening, then say the
+        # last word ourselves.
+        client.unsubscribe_topic(task.progress_topic)
         if result.error is not None:  # bad frames: stacking here would fail the same way
             raise StackError(result.error)
-        self.fused = result.fused
+        self.fused = len(task.frames)
+        if self._on_progress:
+            self._on_progress(self.fused, self.seconds_per_frame)
         log.info(
             "job %s stacked on %s (%s) in %.1f s",
             self.files.dir.name,

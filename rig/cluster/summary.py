@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from rig.cluster.dispatch import Outcome
+from rig.cluster.dispatch import StackOutcome
 from stacker.io import atomic_output
 
 COLUMNS = (
@@ -26,7 +26,7 @@ COLUMNS = (
 )
 
 
-def rows(outcomes: Sequence[Outcome]) -> list[dict[str, Any]]:
+def rows(outcomes: Sequence[StackOutcome]) -> list[dict[str, Any]]:
     table = []
     for o in outcomes:
         result, earlier = o.result, o.previous or {}
@@ -47,7 +47,7 @@ def rows(outcomes: Sequence[Outcome]) -> list[dict[str, Any]]:
     return table
 
 
-def write_summary(outcomes: Sequence[Outcome], csv_path: Path) -> list[Path]:
+def write_summary(outcomes: Sequence[StackOutcome], csv_path: Path) -> list[Path]:
     """Write the CSV (and the Parquet beside it if pyarrow is there): the files written."""
     table = rows(outcomes)
     text = io.StringIO()
@@ -69,7 +69,7 @@ def write_summary(outcomes: Sequence[Outcome], csv_path: Path) -> list[Path]:
     return written
 
 
-def format_table(outcomes: Sequence[Outcome]) -> str:
+def format_table(outcomes: Sequence[StackOutcome]) -> str:
     """The summary as aligned text columns (without the folder)."""
     shown = ("job", "frames", "method", "seconds", "peak_mb", "health", "status")
     table = rows(outcomes)
