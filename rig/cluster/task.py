@@ -31,6 +31,7 @@ from rig.job_files import PREVIEW_FILE, RESTACK_FILE
 from stacker import DEFAULT_METHOD, ImageIOError, StackError, StackOptions, StackResult, Stream
 from stacker.files import report as stack_report
 from stacker.io import atomic_output, decode_frame, read_exif, write_image
+from stacker.memory import limit_heap_fragmentation
 
 PREVIEW_WIDTH = 480
 REPORT_FILE = "report.json"
@@ -85,6 +86,10 @@ def run_stack_task(task: StackTask) -> TaskResult:
     """Stack ``task``'s frames into its results.  Bad input (unreadable or mismatched
     frames, too few that align, a name clash) comes back as the result's ``error``, not
     as an exception, so the cluster does not treat it as a crash; anything else raises."""
+    # A Dask worker starts with MALLOC_TRIM_THRESHOLD_=65536, which hands every freed
+    # frame-sized buffer back to the kernel and faults it in again; the stacker's own
+    # allocator settings (what `macrorig stack` uses) replace it.
+    limit_heap_fragmentation()
     started, worker, began_at = time.monotonic(), _worker_address(), time.time()
     with PeakRss() as peak:
         try:
