@@ -399,6 +399,18 @@ def gpio_read(handle: int, gpio: int) -> int:
     return value
 
 
+def _claim_as_output(chip: int, handle: int, gpio: int) -> Line:
+    """A line written or transmitted on before it was claimed becomes ``handle``'s output
+    (refused while another handle owns it)."""
+    line = _line(chip, gpio)
+    if not line.mode & _LG_OUTPUT:
+        if line.owner is not None and line.owner != handle:
+            raise error(GPIO_BUSY)
+        _free(chip, gpio)
+        line.owner, line.mode = handle, _LG_OUTPUT
+    return line
+
+
 def gpio_write(handle: int, gpio: int, level: int) -> int:
     with _lock:
         calls.append(("gpio_write", handle, gpio, level))
@@ -406,13 +418,8 @@ def gpio_write(handle: int, gpio: int, level: int) -> int:
         _maybe_fail("gpio_write")
         now = clock.now_ns()
         _update(now)
-        line = _line(chip, gpio)
-        if not line.mode & _LG_OUTPUT:
-            if line.owner is not None and line.owner != handle:
-                raise error(GPIO_BUSY)
-            # lgGpioWrite: a line that is not an output is claimed as one, at this level.
-            _free(chip, gpio)
-            line.owner, line.mode = handle, _LG_OUTPUT
+        # lgGpioWrite: a line that is not an output is claimed as one, at this level.
+        line = _claim_as_output(chip, handle, gpio)
         if gpio == (carriage.dir if carriage else None) and _tx_playing(chip, carriage.step):
             raise AssertionError("DIR changed while STEP pulses were playing")
         _drive(chip, gpio, line, 1 if level else 0)
@@ -450,11 +457,8 @@ def tx_pulse(
         _update(now)
         line = _line(chip, gpio)
         if not line.mode & _LG_OUTPUT:
-            if line.owner is not None and line.owner != handle:
-                raise error(GPIO_BUSY)
-            _free(chip, gpio)  # xSetAsPwm: an unclaimed singleton becomes an output at 0
-            line.owner, line.mode = handle, _LG_OUTPUT
-            _drive(chip, gpio, line, 0)
+            # xSetAsPwm: an unclaimed singleton becomes an output at 0
+            _drive(chip, gpio, _claim_as_output(chip, handle, gpio), 0)
         rec = _tx.get((chip, gpio))
         cycles = pulse_cycles if pulse_cycles else -1
         entry = Entry(pulse_on, pulse_off, cycles, now)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 import pytest
-from conftest import SIZE, rendered
+from stacking_support import SIZE, rendered
 
 from stacker import StackOptions, Stream, geometry
 from stacker.align import Proxy, RegistrationError, register

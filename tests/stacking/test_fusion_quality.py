@@ -19,7 +19,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-from conftest import aligned_frames, crop, psnr, rendered, stack_frames, truth_for
+from stacking_support import aligned_frames, crop, psnr, rendered, stack_frames, truth_for
 
 from rig.sim.render import DEFAULT_DEPTH_RANGE
 from stacker import StackOptions, Stream
@@ -99,6 +99,7 @@ def test_depthmap_method_is_sharper_than_any_frame(kind):
     assert psnr(result.to_uint8(), truth) >= best_single + min(0.5, GAIN_OVER_SINGLE[kind])
 
 
+@pytest.mark.slow
 def test_default_fuses_better_than_enfuse_from_the_same_frames():
     """Overall and around depth jumps, on average by a margin, far ahead on the two trap
     scenes (bokeh of specular highlights; an insect's legs and eyes), and on no scene

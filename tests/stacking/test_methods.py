@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import rendered
+from stacking_support import rendered
 
 from rig.plan import StackPlan
 from stacker import METHODS, StackError, StackOptions, Stream

@@ -7,7 +7,7 @@ import tracemalloc
 import cv2
 import numpy as np
 import pytest
-from conftest import psnr, rendered, stack_frames, truth_for
+from stacking_support import psnr, rendered, stack_frames, truth_for
 
 from rig.sim.render import render_stack
 from stacker import StackError, StackOptions, Stream

@@ -276,6 +276,7 @@ def test_an_idempotency_key_makes_a_retry_safe(client):
     assert len(client.get("/api/jobs").json()) == 1
 
 
+@pytest.mark.slow
 def test_cancel_resume_restack_and_delete(rig, client):
     watcher = Watcher(rig)
     job = client.post("/api/jobs", json={"plan": {**PLAN, "count": 30, "settle_s": 0.05}}).json()

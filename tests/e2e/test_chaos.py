@@ -6,7 +6,11 @@ import subprocess
 import sys
 from pathlib import Path
 
-SCRIPT = Path(__file__).resolve().parent.parent / "scripts" / "chaos.py"
+import pytest
+
+pytestmark = pytest.mark.slow  # an end-to-end run of a script or daemon: seconds each
+
+SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "chaos.py"
 
 
 def test_killing_the_daemon_loses_no_frame_and_no_job():

@@ -27,11 +27,11 @@ from playwright.sync_api import (
 )
 from rig_support import DaemonProcess, config_file, free_port
 
-pytestmark = pytest.mark.browser
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 CHROMIUM = "/usr/bin/chromium"
 TOKEN = "browser-test-token"
-SCREENS = Path(__file__).resolve().parent.parent / "test-artifacts" / "screens"
+SCREENS = Path(__file__).resolve().parents[2] / "test-artifacts" / "screens"
 PHONE: ViewportSize = {"width": 390, "height": 844}
 
 # Elements reaching past the right edge of the screen (the zoomed picture is clipped).

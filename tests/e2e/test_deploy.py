@@ -28,7 +28,7 @@ import pytest
 from rig.cli import build_parser
 from rig.config import load_config
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 UNIT = REPO / "systemd" / "macrorig.service"
 EXAMPLE = REPO / "rig" / "examples" / "pi-hq-tmc2209.toml"
 INSTALL = REPO / "scripts" / "install-pi.sh"

@@ -62,6 +62,7 @@ def common_part(job_dir: Path, other_dir: Path):  # type: ignore[no-untyped-def]
     return image[y0 - mine["y"] : y1 - mine["y"], x0 - mine["x"] : x1 - mine["x"]]
 
 
+@pytest.mark.slow
 def test_a_killed_daemon_leaves_a_resumable_job(tmp_path):
     port = free_port()
     d = Daemon(tmp_path, port)
@@ -100,6 +101,7 @@ def test_a_killed_daemon_leaves_a_resumable_job(tmp_path):
         d.stop()
 
 
+@pytest.mark.slow
 def test_sigterm_finishes_the_frame_interrupts_the_job_and_exits_cleanly(tmp_path):
     port = free_port()
     d = Daemon(tmp_path, port)
@@ -119,6 +121,7 @@ def test_sigterm_finishes_the_frame_interrupts_the_job_and_exits_cleanly(tmp_pat
         d.stop()
 
 
+@pytest.mark.slow
 def test_the_rail_command_goes_through_a_running_daemon(tmp_path):
     port = free_port()
     config_file(tmp_path, f"\n[server]\nport = {port}\n")
@@ -140,6 +143,7 @@ def test_the_rail_command_goes_through_a_running_daemon(tmp_path):
         d.stop()
 
 
+@pytest.mark.slow
 def test_trigger_from_a_shell_waits_for_the_result(tmp_path):
     d = Daemon(tmp_path, free_port())
     token = (d.data / "api-token").read_text().strip()

@@ -7,7 +7,11 @@ import subprocess
 import sys
 from pathlib import Path
 
-SCRIPT = Path(__file__).resolve().parent.parent / "scripts" / "fuzz_api.py"
+import pytest
+
+pytestmark = pytest.mark.slow  # an end-to-end run of a script or daemon: seconds each
+
+SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "fuzz_api.py"
 
 
 def test_generated_requests_never_get_a_server_error():

@@ -23,7 +23,7 @@ from rig.rail.pulses_lgpio import (
     queue_entries,
 )
 
-FAKES = Path(__file__).parent / "fakes"
+FAKES = Path(__file__).parents[1] / "fakes"
 STEP, DIR = 23, 24
 # The example config (rig/examples/pi-hq-tmc2209.toml): 3200 steps/mm, 2 mm/s, 20 mm/s².
 EXAMPLE_SPEED, EXAMPLE_ACCEL = 2.0 * 3200, 20.0 * 3200

@@ -8,7 +8,9 @@ from __future__ import annotations
 import contextlib
 import errno
 import subprocess
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 from rig_support import Watcher, fast_config, running_rig
@@ -39,20 +41,28 @@ def fail_job(rig: Rig, watcher: Watcher) -> dict:
     return watcher.job_state(job.id, "done", "failed", "cancelled")
 
 
+def time_out_captures(rig: Rig, times_out: Callable[[int], bool]) -> Callable[[], Any]:
+    """Make the n-th capture (counting from 1) time out where ``times_out(n)``; returns
+    the real capture, to put back."""
+    camera = rig.devices.camera
+    real = camera.capture
+    calls = 0
+
+    def capture():  # type: ignore[no-untyped-def]
+        nonlocal calls
+        calls += 1
+        if times_out(calls):
+            raise CameraError("capture timed out after 5 s")
+        return real()
+
+    camera.capture = capture
+    return real
+
+
 def test_a_capture_timeout_is_retried(tmp_path):
     with running_rig(tmp_path) as rig:
         watcher = Watcher(rig)
-        camera = rig.devices.camera
-        real = camera.capture
-        calls = {"n": 0}
-
-        def flaky():  # type: ignore[no-untyped-def]
-            calls["n"] += 1
-            if calls["n"] == 3:
-                raise CameraError("capture timed out after 5 s")
-            return real()
-
-        camera.capture = flaky
+        time_out_captures(rig, lambda n: n == 3)
         assert fail_job(rig, watcher)["state"] == "done"
         assert len(JobFiles(rig.data_dir, rig.store.jobs()[0].id).entries()) == 8
 
@@ -60,24 +70,14 @@ def test_a_capture_timeout_is_retried(tmp_path):
 def test_a_camera_that_keeps_timing_out_fails_the_job_cleanly(tmp_path):
     with running_rig(tmp_path) as rig:
         watcher = Watcher(rig)
-        camera = rig.devices.camera
-        real = camera.capture
-        calls = {"n": 0}
-
-        def dying():  # type: ignore[no-untyped-def]
-            calls["n"] += 1
-            if calls["n"] > 3:
-                raise CameraError("capture timed out after 5 s")
-            return real()
-
-        camera.capture = dying
+        real = time_out_captures(rig, lambda n: n > 3)
         job = fail_job(rig, watcher)
         assert job["state"] == "failed"
         assert "camera: 3 captures failed (capture timed out after 5 s)" in job["error"]
         assert 1 <= job["frames_done"] < 8
         assert rig.devices.light.is_lit is False
         assert not rig.devices.bench.carriage.driver_enabled  # released at once on a failure
-        camera.capture = real
+        rig.devices.camera.capture = real
         assert_safe_and_serving(rig, watcher)
 
 

@@ -6,7 +6,11 @@ import subprocess
 import sys
 from pathlib import Path
 
-SCRIPT = Path(__file__).resolve().parent.parent / "scripts" / "soak.py"
+import pytest
+
+pytestmark = pytest.mark.slow  # an end-to-end run of a script or daemon: seconds each
+
+SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "soak.py"
 
 
 def test_a_series_of_scheduled_stacks_leaks_no_memory_fd_thread_or_file():

@@ -21,6 +21,8 @@ from rig.service import Rig
 from web.app import create_app
 from web.auth import Auth
 
+pytestmark = pytest.mark.slow  # an end-to-end run of a script or daemon: seconds each
+
 TOKEN = "disconnect-token"
 
 
