@@ -37,7 +37,7 @@ from bench_scenes import ensure_rendered, subset_indices
 
 from rig.cluster.archive import find_stacks
 from rig.cluster.dispatch import run_tasks
-from rig.cluster.resources import MEMORY
+from rig.cluster.resources import MEMORY, memory_for_stacks
 from stacker.measure.child import run_measured
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -122,7 +122,7 @@ def on_cluster(archive: Path, workers: int, threads: int) -> dict[str, object]:
             processes=True,
             threads_per_worker=1,
             memory_limit=memory,
-            resources={MEMORY: memory},
+            resources={MEMORY: memory_for_stacks(memory)},
             dashboard_address=None,
         ) as cluster,
         Client(cluster) as client,

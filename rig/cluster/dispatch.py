@@ -17,7 +17,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from rig.cluster.resources import MEMORY, stack_memory, worker_memory
+from rig.cluster.resources import MEMORY, memory_for_stacks, stack_memory, worker_memory
 from rig.cluster.task import StackTask, TaskResult, run_stack_task
 
 log = logging.getLogger(__name__)
@@ -79,7 +79,7 @@ def cluster_client(
             threads_per_worker=1,
             processes=True,
             memory_limit=memory,
-            resources={MEMORY: memory},
+            resources={MEMORY: memory_for_stacks(memory)},
             dashboard_address=None,
         )
         client = Client(cluster)

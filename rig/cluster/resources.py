@@ -17,6 +17,15 @@ from typing import IO, Any
 MEMORY = "MEMORY"  # the resource's name, in bytes (the name Dask's documentation uses)
 BYTES_PER_PIXEL = 300e6 / 12e6  # 25 bytes: ~300 MB for a 12 MP stack
 FLOOR_BYTES = 64e6
+# A Dask worker process's own resident memory (interpreter, Dask, numpy, OpenCV) beside
+# its stacks: measured 367–372 MB peak for a worker running 12 MP stacks whose own share
+# is ~270 MB (scripts/bench_cluster.py).
+WORKER_OVERHEAD_BYTES = 100e6
+
+
+def memory_for_stacks(memory_limit: int) -> int:
+    """The MEMORY a worker of ``memory_limit`` bytes can give to stacks."""
+    return int(max(FLOOR_BYTES, memory_limit - WORKER_OVERHEAD_BYTES))
 
 
 def stack_memory(pixels: int) -> int:
