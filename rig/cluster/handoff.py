@@ -139,7 +139,8 @@ class ClusterStacker:
 
         address = self.settings.cluster
         try:
-            client = Client(address, timeout=self.settings.connect_timeout_s)
+            # Not the process's default client: the daemon's other code never sees it.
+            client = Client(address, timeout=self.settings.connect_timeout_s, set_as_default=False)
         except (OSError, TimeoutError) as exc:
             raise ClusterUnusable(f"cannot be reached ({exc})") from None
         try:
