@@ -16,6 +16,7 @@ nothing is lost.  Bad frames fail the job as they would here.
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import secrets
 import threading
@@ -259,23 +260,4 @@ class ClusterStacker:
 
 def cluster_stackers(settings: StackingConfig, data_dir: Path) -> StackerFactory:
     """The runner's stacker factory for a rig whose stacking goes to ``settings.cluster``."""
-
-    def make(
-        plan: StackPlan,
-        count: int,
-        files: JobFiles,
-        *,
-        on_progress: ProgressCallback | None = None,
-        frame_paths: list[Path] | None = None,
-    ) -> ClusterStacker:
-        return ClusterStacker(
-            settings,
-            data_dir,
-            plan,
-            count,
-            files,
-            on_progress=on_progress,
-            frame_paths=frame_paths,
-        )
-
-    return make
+    return functools.partial(ClusterStacker, settings, data_dir)
