@@ -418,3 +418,47 @@ def test_with_the_cluster_down_the_rig_stacks_itself_and_says_so(tmp_path):
         assert "stacked_on" not in json.loads(files.path("report.json").read_text())
         assert [e.index for e in files.entries()] == list(range(7))
         assert cv2.imread(str(files.path("result.jpg"))) is not None
+
+
+@pytest.mark.slow
+def test_cancelling_a_handed_off_stack_stops_waiting_and_keeps_the_frames(
+    archive, client, tmp_path
+):
+    from rig.cluster.handoff import ClusterStacker
+    from rig.config import StackingConfig
+    from rig.jobs.stacking import StackAborted, Ticket
+
+    root, jobs = copy_of(archive, tmp_path)
+    job = JobFiles(root / "data", jobs["pyramid"])
+    frames = job.frame_paths()
+    last = frames[-1]
+    last_bytes = last.read_bytes()
+    last.unlink()
+    os.mkfifo(last)  # the task blocks reading it
+    client.wait_for_workers(2, timeout=120)
+    settings = StackingConfig(cluster=client.scheduler.address)
+    stacker = ClusterStacker(settings, root / "data", PLANS["pyramid"], len(frames), job)
+    for i, path in enumerate(frames):
+        stacker.submit(Ticket(i, path, None))
+    ended: list[BaseException] = []
+
+    def finish() -> None:
+        try:
+            stacker.finish()
+        except BaseException as exc:
+            ended.append(exc)
+
+    waiting = threading.Thread(target=finish)
+    waiting.start()
+    fd = open_for_reader(last)  # the task is on the cluster, reading the last frame
+    stacker.request_abort()
+    waiting.join(timeout=60)
+    os.set_blocking(fd, True)
+    os.write(fd, last_bytes)  # let the worker go
+    os.close(fd)
+
+    assert not waiting.is_alive()
+    assert len(ended) == 1 and isinstance(ended[0], StackAborted)
+    assert stacker.where == settings.cluster  # it did not fall back to stacking here
+    for p in frames[:-1]:
+        assert p.is_file()
