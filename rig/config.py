@@ -367,6 +367,26 @@ class AuthConfig(Section):
     session_hours: Annotated[float, Field(strict=True, gt=0, le=24 * 365)] = 24.0 * 30
 
 
+def _check_scheduler(address: str | None) -> str | None:
+    if address is not None and not re.fullmatch(r"(tcp|tls|ucx|inproc)://\S+", address):
+        raise ValueError(f"{address!r} is not a Dask scheduler address (use tcp://host:8786)")
+    return address
+
+
+class StackingConfig(Section):
+    """Where a job's frames are fused: here (the default), or handed to a Dask cluster
+    (``cluster = "tcp://host:8786"``, needs ``macrorig[cluster]``).  The workers read the
+    frames and write the results in this rig's data folder: at the same path (a shared
+    folder), or under ``data_url`` (how the workers reach it: a mount point, an
+    ``sftp://`` or ``s3://`` URL).  If the cluster cannot be reached or fails, the rig
+    stacks the job itself and says so."""
+
+    cluster: Annotated[str | None, AfterValidator(_check_scheduler)] = None
+    data_url: str | None = None
+    connect_timeout_s: PositiveFloat = 5.0
+    timeout_s: PositiveFloat = 3600.0  # a stack still not back after this is stacked here
+
+
 class Config(Section):
     rail: RailConfig = RailConfig()
     camera: CameraConfig = CameraConfig()
@@ -377,6 +397,7 @@ class Config(Section):
     server: ServerConfig = ServerConfig()
     auth: AuthConfig = AuthConfig()
     callbacks: CallbacksConfig = CallbacksConfig()
+    stacking: StackingConfig = StackingConfig()
 
     @model_validator(mode="after")
     def _no_shared_pins(self) -> Config:

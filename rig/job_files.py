@@ -7,6 +7,7 @@ Inside a job's folder (``jobs/<id>/`` in the data folder, see :mod:`rig.data_lay
     job.json                  what the job is (kind, name, plan…), written when queued,
                               so a damaged database can be rebuilt from the folders
     result.jpg|tif|png, depth.png, preview.jpg, report.json
+    restack.json              left by ``macrorig restack`` (rig.cluster) once it is done
 
 A frame is in the manifest only once its file is complete and renamed; a crash between
 the two leaves an orphan file that :meth:`JobFiles.reconcile` removes (the frame is
@@ -34,6 +35,10 @@ PREVIEW_FILE = "preview.jpg"  # the fused image so far, rewritten as it grows
 CARD_FILE = "job.json"
 # The files of a job's folder that clients may fetch.
 RESULT_FILES = ("result.jpg", "result.tif", "result.png", "depth.png", PREVIEW_FILE, "report.json")
+MANIFEST_FILE = "manifest.jsonl"
+# Written last by `macrorig restack` (rig.cluster): what was stacked, how and where; a
+# later run with the same method and frames skips the folder.
+RESTACK_FILE = "restack.json"
 
 
 @dataclass(frozen=True)
@@ -45,6 +50,19 @@ class FrameEntry:
     analogue_gain: float | None = None
     sensor_timestamp_ns: int | None = None
     saved: float | None = None
+
+
+def parse_manifest(text: str) -> list[FrameEntry]:
+    """A manifest's frames in index order (a torn last line is ignored; a frame recorded
+    twice, by a resumed job, counts once)."""
+    by_index: dict[int, FrameEntry] = {}
+    for line in text.splitlines():
+        try:
+            entry = FrameEntry(**json.loads(line))
+        except (json.JSONDecodeError, TypeError):
+            continue
+        by_index[entry.index] = entry
+    return [by_index[i] for i in sorted(by_index)]
 
 
 def encode(image: np.ndarray, fmt: str) -> bytes:
@@ -61,7 +79,7 @@ class JobFiles:
     def __init__(self, data_dir: Path, job_id: str) -> None:
         self.dir = DataLayout(data_dir).job(job_id)
         self.frames_dir = self.dir / "frames"
-        self.manifest = self.dir / "manifest.jsonl"
+        self.manifest = self.dir / MANIFEST_FILE
 
     def create(self) -> None:
         self.frames_dir.mkdir(parents=True, exist_ok=True)
@@ -90,15 +108,7 @@ class JobFiles:
         """The manifest's frames in index order (a torn last line is ignored)."""
         if not self.manifest.exists():
             return []
-        by_index: dict[int, FrameEntry] = {}
-        for line in self.manifest.read_text(encoding="utf-8").splitlines():
-            try:
-                data = json.loads(line)
-                entry = FrameEntry(**data)
-            except (json.JSONDecodeError, TypeError):
-                continue
-            by_index[entry.index] = entry
-        return [by_index[i] for i in sorted(by_index)]
+        return parse_manifest(self.manifest.read_text(encoding="utf-8"))
 
     def frame_paths(self) -> list[Path]:
         return [self.dir / e.file for e in self.entries()]

@@ -46,6 +46,7 @@ from rig.jobs.commands import JobCommands
 from rig.jobs.preflight import PlanEstimate, RigLimits
 from rig.jobs.runner import Runner
 from rig.jobs.schedule import Scheduler, ScheduleSpec
+from rig.jobs.stacking import StackerFactory, StackWorker
 from rig.jobs.view import JobView
 from rig.net_guard import AddressPolicy
 from rig.plan import StackPlan
@@ -127,6 +128,7 @@ class Rig:
             self.bus,
             data_dir=self.data_dir,
             hardware_error=self.hardware_error,
+            make_stacker=self._stacker_factory(),
         )
         callback_policy = AddressPolicy.of(self.config.callbacks.allow)
         self.jobs = JobCommands(
@@ -142,6 +144,16 @@ class Rig:
             self.runner.start()
         self.scheduler.start()
         self.callbacks.start()
+
+    def _stacker_factory(self) -> StackerFactory:
+        """Stack here, or hand the stacking to the Dask cluster of ``stacking.cluster``."""
+        settings = self.config.stacking
+        if settings.cluster is None:
+            return StackWorker
+        from rig.cluster.handoff import cluster_stackers
+
+        log.info("stacking is handed to the cluster at %s", settings.cluster)
+        return cluster_stackers(settings, self.data_dir)
 
     def close(self) -> None:
         """Stop after the current frame, then release everything: driver disabled, LED off."""

@@ -42,8 +42,22 @@ def read_frame(path: str | os.PathLike[str], *, bgr: bool = False) -> np.ndarray
         if not p.exists():
             raise ImageIOError(f"{p}: no such file")
         raise ImageIOError(f"{p}: cannot be decoded as an image")
+    return _as_frame(img, p, bgr)
+
+
+def decode_frame(data: bytes, name: str, *, bgr: bool = False) -> np.ndarray:
+    """:func:`read_frame` for a file's bytes already in memory (read from a share or
+    object storage); ``name`` is what messages call it."""
+    img = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_ANYDEPTH | cv2.IMREAD_ANYCOLOR)
+    if img is None:
+        raise ImageIOError(f"{name}: cannot be decoded as an image")
+    return _as_frame(img, name, bgr)
+
+
+def _as_frame(img: np.ndarray, name: object, bgr: bool) -> np.ndarray:
+    """A decoded image as the stacker takes it: 3 channels, 8 or 16 bit."""
     if img.dtype not in (np.uint8, np.uint16):
-        raise ImageIOError(f"{p}: {img.dtype} pixels are not supported (8- or 16-bit only)")
+        raise ImageIOError(f"{name}: {img.dtype} pixels are not supported (8- or 16-bit only)")
     if img.ndim == 2:
         img = cv2.cvtColor(img, cv2.COLOR_GRAY2BGR)
     elif img.shape[2] == 4:

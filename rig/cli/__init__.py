@@ -21,7 +21,7 @@ from typing import Any
 from rig.cli.errors import CliError
 
 # The rig's own subcommands, in the order --help shows them (after the plug-ins').
-SUBCOMMANDS: tuple[str, ...] = ("stack", "rail", "trigger", "config", "sim")
+SUBCOMMANDS: tuple[str, ...] = ("stack", "restack", "rail", "trigger", "config", "sim")
 ENTRY_POINT_GROUP = "macrorig.commands"
 
 Register = Callable[[Any], None]

@@ -20,6 +20,7 @@ class Progress:
     eta_s: float | None = None
     position_mm: float | None = None  # where the rail was for the last frame taken
     preview: bool = False  # the job's preview.jpg (the fused image so far) exists
+    stacked_on: str = "here"  # or the Dask scheduler the stacking was handed to
 
     def captured(self, index: int, now: float, position_mm: float | None = None) -> None:
         """Frame ``index`` is taken (at monotonic time ``now``, the rail at
@@ -42,4 +43,5 @@ class Progress:
             "eta_s": None if self.eta_s is None else round(self.eta_s, 1),
             "position_mm": None if self.position_mm is None else round(self.position_mm, 4),
             "preview": self.preview,
+            "stacked_on": self.stacked_on,
         }

@@ -30,7 +30,7 @@ from rig.jobs.focus import focus_axis
 from rig.jobs.heartbeat import Heartbeat
 from rig.jobs.outcome import JobEnded, Outcome, ending
 from rig.jobs.progress import Progress
-from rig.jobs.stacking import StackAborted, StackWorker, Ticket
+from rig.jobs.stacking import StackAborted, Stacker, StackerFactory, StackWorker, Ticket
 from rig.jobs.state import JobState
 from rig.jobs.view import JobView
 from rig.jobs.writer import FrameWriter
@@ -53,19 +53,21 @@ class Runner:
         *,
         data_dir: Path,
         hardware_error: str | None = None,
+        make_stacker: StackerFactory = StackWorker,
     ) -> None:
         self.devices = devices
         self.store = store
         self.bus = bus
         self.data_dir = data_dir
         self.hardware_error = hardware_error
+        self._make_stacker = make_stacker  # here, or handed to a cluster (stacking.cluster)
         self.rail_lock = threading.Lock()
         self.heartbeat = Heartbeat()
         self._wake = threading.Condition()
         self._stop_flags: StopFlags | None = None
         self._shutdown = threading.Event()
         self._current: Job | None = None
-        self._worker: StackWorker | None = None  # the current job's, for cancel/shutdown
+        self._worker: Stacker | None = None  # the current job's, for cancel/shutdown
         self._health: dict[str, Any] | None = None  # the last stack's health summary
         self._unsaved: dict[str, tuple[JobState, dict[str, Any]]] = {}
         self._unsaved_lock = threading.Lock()
@@ -222,7 +224,7 @@ class Runner:
             return None
         self.progress = Progress(job.id, "capturing", frame=start, count=len(positions))
         worker = self._start_worker(
-            StackWorker(
+            self._make_stacker(
                 plan,
                 len(positions),
                 files,
@@ -247,7 +249,7 @@ class Runner:
         positions: list[float],
         start: int,
         files: JobFiles,
-        worker: StackWorker,
+        worker: Stacker,
         flags: StopFlags,
         devices: Devices,
     ) -> None:
@@ -305,7 +307,7 @@ class Runner:
         self.progress = Progress(job.id, "stacking", frame=len(entries), count=len(entries))
         frame_paths = [source.dir / e.file for e in entries]
         worker = self._start_worker(
-            StackWorker(
+            self._make_stacker(
                 plan,
                 len(entries),
                 files,
@@ -317,12 +319,14 @@ class Runner:
             worker.submit(Ticket(entry.index, path, None))
         return self._fuse(worker, flags)
 
-    def _start_worker(self, worker: StackWorker) -> StackWorker:
+    def _start_worker(self, worker: Stacker) -> Stacker:
         worker.start()
         self._worker = worker
+        if self.progress is not None:
+            self.progress.stacked_on = worker.where
         return worker
 
-    def _fuse(self, worker: StackWorker, flags: StopFlags) -> list[str]:
+    def _fuse(self, worker: Stacker, flags: StopFlags) -> list[str]:
         """Wait for the stacking worker to fuse every frame: the result files."""
         if self.progress is not None:
             self.progress.phase = "stacking"
@@ -403,6 +407,9 @@ class Runner:
         # ask for it only then (not for a 404 at every frame before).
         progress.preview = JobFiles(self.data_dir, progress.job_id).path(PREVIEW_FILE).is_file()
         self.last_fuse_s = seconds_per_frame
+        worker = self._worker
+        if worker is not None:  # a cluster that failed: stacked here after all
+            progress.stacked_on = worker.where
         self.bus.publish(
             "fused",
             job_id=progress.job_id,
@@ -410,6 +417,7 @@ class Runner:
             count=progress.count,
             preview=progress.preview,
             seconds_per_frame=round(seconds_per_frame, 3),
+            stacked_on=progress.stacked_on,
         )
 
 

@@ -18,7 +18,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import cv2
 import numpy as np
@@ -50,6 +50,57 @@ class StackAborted(Exception):
     pass
 
 
+ProgressCallback = Callable[[int, float], None]  # (frames fused, seconds per frame)
+FindingCallback = Callable[[dict[str, Any]], None]  # a health finding, as JSON
+
+
+class Stacker(Protocol):
+    """What the runner and the frame writer need of a job's stacking: here, a
+    :class:`StackWorker`; handed to a Dask cluster, :class:`rig.cluster.handoff.ClusterStacker`."""
+
+    fused: int
+    seconds_per_frame: float
+
+    @property
+    def health(self) -> dict[str, Any] | None:
+        """The health check's summary, once finished."""
+        ...
+
+    @property
+    def where(self) -> str:
+        """Where the frames are being fused, for the job's progress ("here", a cluster)."""
+        ...
+
+    @property
+    def idle(self) -> bool: ...
+
+    def start(self) -> None: ...
+
+    def submit(self, ticket: Ticket) -> None: ...
+
+    def finish(self, timeout: float | None = None) -> list[str]: ...
+
+    def request_abort(self) -> None: ...
+
+    def abort(self) -> None: ...
+
+
+class StackerFactory(Protocol):
+    """Makes a job's :class:`Stacker` — the one seam where the runner's stacking is
+    chosen (``StackWorker`` itself is one)."""
+
+    def __call__(
+        self,
+        plan: StackPlan,
+        count: int,
+        files: JobFiles,
+        *,
+        on_progress: ProgressCallback | None = None,
+        on_finding: FindingCallback | None = None,
+        frame_paths: list[Path] | None = None,
+    ) -> Stacker: ...
+
+
 class StackWorker:
     """One job's stream.  ``submit`` frames in order, then ``finish`` (or ``abort``)."""
 
@@ -59,8 +110,8 @@ class StackWorker:
         count: int,
         files: JobFiles,
         *,
-        on_progress: Callable[[int, float], None] | None = None,
-        on_finding: Callable[[dict[str, Any]], None] | None = None,
+        on_progress: ProgressCallback | None = None,
+        on_finding: FindingCallback | None = None,
         frame_paths: list[Path] | None = None,
         nice: int = 10,
     ) -> None:
@@ -85,6 +136,10 @@ class StackWorker:
 
     def start(self) -> None:
         self._thread.start()
+
+    @property
+    def where(self) -> str:
+        return "here"
 
     @property
     def idle(self) -> bool:

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from rig.job_files import FrameEntry, JobFiles
-from rig.jobs.stacking import StackWorker, Ticket
+from rig.jobs.stacking import Stacker, Ticket
 
 _STOP = object()
 
@@ -34,7 +34,7 @@ class FrameWriter:
         self,
         files: JobFiles,
         fmt: str,
-        stacker: StackWorker | None,
+        stacker: Stacker | None,
         on_saved: Callable[[FrameEntry], None],
         depth: int = 2,
     ) -> None:
