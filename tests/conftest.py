@@ -9,6 +9,7 @@ Shared helpers live beside this file (``rig_support``, ``pi_support``, ``camera_
 from __future__ import annotations
 
 import pytest
+from rig_support import running_rig
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -25,3 +26,11 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     if len(chosen) != len(items):
         config.hook.pytest_deselected(items=[i for i in items if "twelve_mp" in i.keywords])
         items[:] = chosen
+
+
+@pytest.fixture
+def rig(tmp_path):  # type: ignore[no-untyped-def]
+    """A simulated rig on the fast test config, open for the test (a module may define
+    its own ``rig`` when it needs another)."""
+    with running_rig(tmp_path) as r:
+        yield r

@@ -36,7 +36,8 @@ class Series:
 
 
 def build(frames: list[FrameRecord], size: tuple[int, int]) -> Series:
-    n = len(frames)
+    # Indices, not positions: a frame whose file could not be read left no record.
+    n = max(f.index for f in frames) + 1
     placed: dict[int, tuple[np.ndarray, float]] = {}
     scale = np.full(n, np.nan)
     shift = np.full((n, 2), np.nan)
@@ -75,11 +76,30 @@ def build(frames: list[FrameRecord], size: tuple[int, int]) -> Series:
         shift=shift,
         log_gain=log_gain,
         sharpness=sharp,
-        levels=np.log2(np.maximum(np.stack([f.light.ravel() for f in frames]), 1e-4)),
+        levels=_levels(frames, n),
         responsive=responsive,
-        skipped={f.index: f.skipped for f in frames if f.skipped is not None},
+        skipped=_skipped(frames, n),
         grid_shape=(grid[0], grid[1]),
     )
+
+
+def _levels(frames: list[FrameRecord], n: int) -> np.ndarray:
+    """log₂ mean level per grid cell, one row per frame index; a frame that left no
+    record (unreadable) repeats the row before it, so it reads as no change of light."""
+    rows = {f.index: np.log2(np.maximum(f.light.ravel(), 1e-4)) for f in frames}
+    levels = np.empty((n, frames[0].light.size))
+    previous = rows[min(rows)]
+    for i in range(n):
+        previous = rows.get(i, previous)
+        levels[i] = previous
+    return levels
+
+
+def _skipped(frames: list[FrameRecord], n: int) -> dict[int, str]:
+    skipped = {f.index: f.skipped for f in frames if f.skipped is not None}
+    seen = {f.index for f in frames}
+    skipped.update({i: "could not be read" for i in range(n) if i not in seen})
+    return dict(sorted(skipped.items()))
 
 
 # Grid cells darker or brighter than these (grey level 0–1) say little about the light:

@@ -6,16 +6,10 @@ from __future__ import annotations
 import json
 
 import pytest
-from rig_support import Watcher, running_rig
+from rig_support import Watcher
 
 from rig.job_files import JobFiles
 from rig.plan import StackPlan
-
-
-@pytest.fixture
-def rig(tmp_path):
-    with running_rig(tmp_path) as r:
-        yield r
 
 
 def _done_job(rig, watcher, count=7):

@@ -9,7 +9,7 @@ import errno
 
 import pytest
 from api_support import api_client
-from rig_support import Watcher, running_rig
+from rig_support import Watcher
 
 from rig import job_files
 from rig.durable import DiskFull
@@ -45,12 +45,6 @@ class FullDisk:
     @property
     def full(self) -> bool:
         return self.hog is not None and self.hog.dir.exists()
-
-
-@pytest.fixture
-def rig(tmp_path):
-    with running_rig(tmp_path) as r:
-        yield r
 
 
 @pytest.fixture

@@ -11,19 +11,13 @@ from collections import namedtuple
 import cv2
 import numpy as np
 import pytest
-from rig_support import Watcher, fast_config, psnr, running_rig
+from rig_support import Watcher, fast_config, psnr
 
 from rig import plan as plan_module
 from rig.job_files import JobFiles
 from rig.plan import PlanError, StackPlan
 from rig.service import Rig, RigBusy
 from stacker import Stream, geometry
-
-
-@pytest.fixture
-def rig(tmp_path):
-    with running_rig(tmp_path) as r:
-        yield r
 
 
 def died_while_stacking(rig, job_id):

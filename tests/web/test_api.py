@@ -20,12 +20,6 @@ PLAN = {"start_mm": 10, "end_mm": 12, "count": 5, "settle_s": 0}
 
 
 @pytest.fixture
-def rig(tmp_path):
-    with running_rig(tmp_path) as r:
-        yield r
-
-
-@pytest.fixture
 def app(rig):
     return create_app(rig, Auth(token=TOKEN, password="correct horse"))
 

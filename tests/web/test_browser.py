@@ -16,6 +16,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from browser_support import chromium
 from playwright.sync_api import (
     Browser,
     BrowserContext,
@@ -23,13 +24,11 @@ from playwright.sync_api import (
     Route,
     ViewportSize,
     expect,
-    sync_playwright,
 )
 from rig_support import DaemonProcess, config_file, free_port
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
-CHROMIUM = "/usr/bin/chromium"
 TOKEN = "browser-test-token"
 SCREENS = Path(__file__).resolve().parents[2] / "test-artifacts" / "screens"
 PHONE: ViewportSize = {"width": 390, "height": 844}
@@ -95,23 +94,9 @@ def daemon(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Daemon]:
 @pytest.fixture(scope="module")
 def browser(daemon: Daemon) -> Iterator[Browser]:
     # Depends on the daemon so the browser (and its open streams) goes first at the end.
-    if not Path(CHROMIUM).exists():
-        pytest.fail(f"{CHROMIUM} is missing: run scripts/install-test-deps.sh")
     SCREENS.mkdir(parents=True, exist_ok=True)
-    with sync_playwright() as p:
-        b = p.chromium.launch(
-            executable_path=CHROMIUM,
-            headless=True,
-            args=[
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--no-first-run",
-            ],
-        )
+    with chromium() as b:
         yield b
-        b.close()
 
 
 def phone(browser: Browser, url: str) -> BrowserContext:

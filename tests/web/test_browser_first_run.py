@@ -19,6 +19,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+from browser_support import chromium
 from playwright.sync_api import (
     Browser,
     ConsoleMessage,
@@ -26,13 +27,11 @@ from playwright.sync_api import (
     Request,
     Response,
     expect,
-    sync_playwright,
 )
 from rig_support import FAST_RIG, DaemonProcess, free_port
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
-CHROMIUM = "/usr/bin/chromium"
 TOKEN = "first-run-token"
 SHOTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "first-run"
 # The quick rail of the other tests, the simulated camera at its default size (what
@@ -98,17 +97,9 @@ def daemon(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DaemonProcess]:
 
 @pytest.fixture(scope="module")
 def browser(daemon: DaemonProcess) -> Iterator[Browser]:
-    if not Path(CHROMIUM).exists():
-        pytest.fail(f"{CHROMIUM} is missing: run scripts/install-test-deps.sh")
     SHOTS.mkdir(parents=True, exist_ok=True)
-    with sync_playwright() as p:
-        b = p.chromium.launch(
-            executable_path=CHROMIUM,
-            headless=True,
-            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"],
-        )
+    with chromium() as b:
         yield b
-        b.close()
 
 
 def shot(page: Page, name: str) -> None:

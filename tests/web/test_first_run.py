@@ -10,7 +10,7 @@ import cv2
 import numpy as np
 import pytest
 from fastapi.testclient import TestClient
-from rig_support import Watcher, running_rig
+from rig_support import Watcher
 
 from rig.config import Config
 from rig.light import Light
@@ -21,12 +21,6 @@ from web.app import create_app
 from web.auth import Auth
 
 TOKEN = "first-run-token"
-
-
-@pytest.fixture
-def rig(tmp_path):
-    with running_rig(tmp_path) as r:
-        yield r
 
 
 @pytest.fixture

@@ -40,12 +40,6 @@ class FrozenClock:
 
 
 @pytest.fixture
-def rig(tmp_path):
-    with running_rig(tmp_path) as r:
-        yield r
-
-
-@pytest.fixture
 def clock():
     return FrozenClock()
 
