@@ -198,7 +198,7 @@ def test_a_jog_queue_cannot_run_past_the_soft_limits(rig, client, monkeypatch):
     assert started.wait(30)
     client.post("/api/rail/jog", json={"mm": 10.0})
     refused = client.post("/api/rail/jog", json={"mm": 10.0})  # would end past 49.5 mm
-    assert refused.status_code == 400 and "outside the soft limits" in refused.json()["detail"]
+    assert refused.status_code == 422 and "outside the soft limits" in refused.json()["detail"]
     gate.set()
 
 

@@ -18,8 +18,11 @@ from fastapi.testclient import TestClient
 from rig_support import Watcher, running_rig
 
 from rig import net_guard
+from rig.events import EventBus
+from rig.jobs.callbacks import CallbackSender
 from rig.net_guard import AddressPolicy, UnsafeTarget, vet_url
 from rig.preset_names import name_problem
+from rig.store import Store
 from web.app import create_app
 from web.auth import Auth
 from web.daemon import proxy_options
@@ -152,31 +155,44 @@ def receiver():
     server.server_close()
 
 
-def test_delivery_checks_the_address_again_and_posts_to_the_vetted_one(rig, receiver, caplog):
+@pytest.fixture
+def outbox(tmp_path):
+    store = Store(tmp_path / "macrorig.db")
+    yield store
+    store.close()
+
+
+def deliver(store: Store, policy: AddressPolicy, job_id: str, url: str) -> dict:
+    """Queue one callback, make one delivery pass, and return how it went."""
+    sender = CallbackSender(EventBus(), store, policy=policy, clock=lambda: 0.0)
+    store.add_callback(job_id, url, {"id": job_id, "state": "done"}, 0.0)
+    sender.deliver_due()
+    return store.callbacks(job_id)[0]
+
+
+def test_delivery_checks_the_address_again_and_posts_to_the_vetted_one(outbox, receiver):
     """DNS may answer differently at delivery than at submission: the sender resolves
     again, refuses what is now loopback, and otherwise connects to the address it
     vetted (the receiver sees the URL's own name as Host)."""
     answers = {"hooks.lab": ["127.0.0.1"]}
-    sender = rig.callbacks
-    sender.first_pause_s = 0.01
-    sender.policy = AddressPolicy(resolve=lambda host, port: answers[host])
-    payload = {"id": "job-1", "state": "done"}
-    sender._deliver(f"http://hooks.lab:{receiver}/hook", payload)
+    url = f"http://hooks.lab:{receiver}/hook"
+    now_loopback = AddressPolicy(resolve=lambda host, port: answers[host])
+    refused = deliver(outbox, now_loopback, "job-1", url)
     assert _Receiver.requests == []  # now loopback: not sent, not retried
-    assert "not sent" in caplog.text and "loopback" in caplog.text
+    assert refused["given_up"] is not None and "loopback" in refused["last_error"]
     # Allowed by name: posted to the resolved address, no lookup of its own.
-    sender.policy = AddressPolicy.of(["hooks.lab"], resolve=lambda host, port: answers[host])
-    sender._deliver(f"http://hooks.lab:{receiver}/hook", payload)
+    allowed = AddressPolicy.of(["hooks.lab"], resolve=lambda host, port: answers[host])
+    sent = deliver(outbox, allowed, "job-2", url)
     assert _Receiver.requests == [("/hook", f"hooks.lab:{receiver}")]
-    assert sender.delivered == [("job-1", 204)]
+    assert sent["last_status"] == 204 and sent["delivered"] is not None
 
 
-def test_a_redirect_is_not_followed(rig, receiver):
+def test_a_redirect_is_not_followed(outbox, receiver):
     _Receiver.redirect_to = "http://169.254.169.254/latest/meta-data/"
-    rig.callbacks.policy = AddressPolicy.of(["127.0.0.1"])
-    rig.callbacks._deliver(f"http://127.0.0.1:{receiver}/hook", {"id": "job-2"})
+    local = AddressPolicy.of(["127.0.0.1"])
+    sent = deliver(outbox, local, "job-2", f"http://127.0.0.1:{receiver}/hook")
     assert [path for path, _ in _Receiver.requests] == ["/hook"]
-    assert rig.callbacks.delivered == [("job-2", 307)]
+    assert sent["last_status"] == 307
 
 
 def test_the_pinned_request_keeps_the_name_for_tls():

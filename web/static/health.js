@@ -142,7 +142,12 @@ function frameFigure(index, region) {
   const box = region
     ? el("div", {
         class: "region",
-        style: `left:${region.x * 100}%;top:${region.y * 100}%;width:${region.w * 100}%;height:${region.h * 100}%`,
+        style: {
+          left: `${region.x * 100}%`,
+          top: `${region.y * 100}%`,
+          width: `${region.w * 100}%`,
+          height: `${region.h * 100}%`,
+        },
       })
     : null;
   return el("figure", {}, el("div", { class: "frame-box" }, img, box), el("figcaption", { class: "small muted" }, `frame ${index}`));
@@ -195,7 +200,7 @@ function chart(frames, findings) {
       el(
         "span",
         {},
-        el("i", { style: `background:${colour}` }),
+        el("i", { style: { background: colour } }),
         ranges[key] ? `${label} ${unit(ranges[key][0])} … ${unit(ranges[key][1])}` : label,
       ),
     ),

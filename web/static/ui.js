@@ -12,6 +12,8 @@ export function el(tag, attrs = {}, ...children) {
     if (key.startsWith("on")) node.addEventListener(key.slice(2), value);
     else if (key === "class") node.className = value;
     else if (key === "dataset") Object.assign(node.dataset, value);
+    // Through the CSSOM: the page's CSP (no 'unsafe-inline') refuses style attributes.
+    else if (key === "style") Object.assign(node.style, value);
     else if (value === true) node.setAttribute(key, "");
     else node.setAttribute(key, value);
   }
