@@ -211,6 +211,12 @@ class DaemonProcess:
         """SIGKILL: a crash or a power cut."""
         self.stop(signal.SIGKILL)
 
+    def __enter__(self) -> DaemonProcess:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
     def stop(self, sig: int = signal.SIGTERM, timeout: float = 60) -> int:
         """Signal the daemon and wait; its exit status (killed if it does not exit)."""
         self.http.close()

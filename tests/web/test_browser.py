@@ -84,11 +84,8 @@ class Daemon(DaemonProcess):
 @pytest.fixture(scope="module")
 def daemon(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Daemon]:
     d = Daemon(tmp_path_factory.mktemp("browser"))
-    d.start()
-    try:
+    with d:
         yield d
-    finally:
-        d.stop()
 
 
 @pytest.fixture(scope="module")

@@ -88,11 +88,8 @@ def daemon(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DaemonProcess]:
     config = root / "rig.toml"
     config.write_text(CONFIG.format(data=root / "data"))
     d = DaemonProcess(config, root / "data", free_port(), env={"MACRORIG_TOKEN": TOKEN})
-    d.start()
-    try:
+    with d:
         yield d
-    finally:
-        d.stop()
 
 
 @pytest.fixture(scope="module")

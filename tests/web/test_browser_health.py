@@ -32,11 +32,8 @@ def daemon(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DaemonProcess]:
         )
     )
     d = DaemonProcess(config, root / "data", free_port(), env={"MACRORIG_TOKEN": TOKEN})
-    d.start()
-    try:
+    with d:
         yield d
-    finally:
-        d.stop()
 
 
 def wait_done(daemon: DaemonProcess, job_id: str, timeout: float = 180) -> dict:
