@@ -66,6 +66,7 @@ def test_macrorig_stack_loads_no_web_server():
     assert not {"web", "uvicorn", "fastapi", "httpx"} & loaded_by("stack")
 
 
+@pytest.mark.slow
 def test_serve_is_found_through_its_entry_point():
     """rig/cli does not name web; `serve` comes from the macrorig.commands group."""
     assert "web" in loaded_by("serve")

@@ -42,6 +42,8 @@ log = logging.getLogger(__name__)
 
 # How long the runner waits for a manual move to finish before a job starts anyway.
 _RAIL_WAIT_S = 120.0
+# How often an idle runner looks at the queue without being woken (a backstop only).
+_IDLE_POLL_S = 1.0
 
 
 class Runner:
@@ -64,6 +66,7 @@ class Runner:
         self.rail_lock = threading.Lock()
         self.heartbeat = Heartbeat()
         self._wake = threading.Condition()
+        self._woken = False  # set by wake() under the lock: a wake-up is never lost
         self._stop_flags: StopFlags | None = None
         self._shutdown = threading.Event()
         self._current: Job | None = None
@@ -104,8 +107,9 @@ class Runner:
         return True
 
     def wake(self) -> None:
-        """Look at the queue now (a job was queued)."""
+        """Look at the queue now (a job was queued, or a shutdown asked for)."""
         with self._wake:
+            self._woken = True
             self._wake.notify_all()
 
     @property
@@ -157,13 +161,19 @@ class Runner:
             except (sqlite3.Error, StoreDamaged):
                 log.exception("the job database cannot be read")
                 queued = []
-                with self._wake:  # not again at once: the database will not heal by itself
-                    self._wake.wait(timeout=30.0)
+                self._sleep(30.0)  # not again at once: the database will not heal by itself
             if not queued:
-                with self._wake:
-                    self._wake.wait(timeout=1.0)
+                self._sleep(_IDLE_POLL_S)
                 continue
             self._run(queued[0])
+
+    def _sleep(self, timeout: float) -> None:
+        """Wait for wake() or the timeout; a wake() that came while the loop was busy
+        (between reading the queue and getting here) ends the wait at once."""
+        with self._wake:
+            if not self._woken:
+                self._wake.wait(timeout)
+            self._woken = False
 
     def _run(self, job: Job) -> None:
         flags = StopFlags()

@@ -47,6 +47,7 @@ def sharpness(image: np.ndarray) -> float:
     return float(cv2.Laplacian(grey[h // 3 : 2 * h // 3, w // 3 : 2 * w // 3], cv2.CV_64F).var())
 
 
+@pytest.mark.slow
 def test_frames_sharpen_then_blur_as_the_rail_passes_the_subject(bench_rig):
     _bench, rail, light, camera = bench_rig
     rail.set_position(5.0)  # where a new bench's carriage starts

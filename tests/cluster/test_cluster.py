@@ -115,6 +115,7 @@ def restack(*args: str) -> int:
     return main(["restack", *args])
 
 
+@pytest.mark.slow
 def test_an_archive_restacks_to_the_same_images_as_macrorig_stack(
     archive, client, tmp_path, capsys
 ):
@@ -188,6 +189,7 @@ def same_image(folder: Path, ref: Path, outputs: list[str], depth_map: bool) -> 
         assert np.array_equal(a, b)
 
 
+@pytest.mark.slow
 def test_a_second_run_skips_what_is_done_and_force_stacks_again(archive, client, tmp_path, capsys):
     root, _ = copy_of(archive, tmp_path)
     summary = tmp_path / "s.csv"

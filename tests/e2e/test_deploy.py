@@ -360,6 +360,7 @@ def _wheel(directory: Path, name: str, version: str, module: bytes) -> Path:
     return wheel
 
 
+@pytest.mark.slow
 def test_simplejpeg_goes_into_the_venv_even_when_apt_has_the_same_version(
     target, tripwires, tmp_path
 ):

@@ -52,6 +52,7 @@ def home(rig: Rig, watcher: Watcher) -> None:
     assert event.data["error"] is None and event.data["known"]
 
 
+@pytest.mark.slow
 def test_a_stack_runs_on_the_example_config_and_the_rig_closes_cleanly(rig, pi):
     watcher = Watcher(rig)
     home(rig, watcher)
@@ -64,6 +65,7 @@ def test_a_stack_runs_on_the_example_config_and_the_rig_closes_cleanly(rig, pi):
     assert abs(pi.lgpio.carriage.position - 10.0 * 3200) <= 3
 
 
+@pytest.mark.slow
 def test_a_cancelled_stack_leaves_the_rig_to_close_cleanly(rig, pi):
     watcher = Watcher(rig)
     home(rig, watcher)

@@ -26,6 +26,7 @@ def _truncate(path):
 @pytest.mark.parametrize(
     "damage", [lambda p: p.unlink(), lambda p: p.write_bytes(b"not a jpeg"), _truncate]
 )
+@pytest.mark.slow
 def test_a_restack_skips_a_damaged_middle_frame_and_says_so(rig, damage):
     watcher = Watcher(rig)
     job, files = _done_job(rig, watcher)
@@ -40,6 +41,7 @@ def test_a_restack_skips_a_damaged_middle_frame_and_says_so(rig, damage):
     assert sum(f["status"] == "fused" for f in report["frames"]) == 6
 
 
+@pytest.mark.slow
 def test_a_resume_skips_an_unreadable_frame_it_already_has(rig):
     """Killed while stacking with every frame saved; one of them was damaged since."""
     import sqlite3

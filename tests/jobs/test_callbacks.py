@@ -110,6 +110,7 @@ class Clock:
         return self.now
 
 
+@pytest.mark.slow
 def test_a_trickling_receiver_is_cut_off_at_the_deadline(store, receivers):
     slow = receiver(receivers, trickle)
     clock = Clock()
@@ -124,6 +125,7 @@ def test_a_trickling_receiver_is_cut_off_at_the_deadline(store, receivers):
     assert record["next_at"] == 1002.0  # tried again after the first pause
 
 
+@pytest.mark.slow
 def test_a_slow_receiver_does_not_hold_up_another(store, receivers):
     """The slow receiver only finishes its answer once the other has its callback: sent
     one after the other, the other's would wait behind the trickle."""
@@ -147,6 +149,7 @@ def test_a_slow_receiver_does_not_hold_up_another(store, receivers):
         sender.stop()
 
 
+@pytest.mark.slow
 def test_retries_are_kept_in_the_store_across_a_restart(tmp_path, receivers):
     with socket.socket() as s:  # a port nobody listens on: the connection is refused
         s.bind(("127.0.0.1", 0))
@@ -179,6 +182,7 @@ def test_retries_are_kept_in_the_store_across_a_restart(tmp_path, receivers):
     store.close()
 
 
+@pytest.mark.slow
 def test_a_callback_is_given_up_after_its_attempts(store, receivers):
     failing = receiver(receivers, answer(503))
     clock = Clock(0.0)
@@ -194,6 +198,7 @@ def test_a_callback_is_given_up_after_its_attempts(store, receivers):
     assert record["last_error"] == "HTTP 503"
 
 
+@pytest.mark.slow
 def test_a_refused_address_is_given_up_before_anything_is_sent(store, receivers):
     target = receiver(receivers, answer(204))
 
@@ -205,6 +210,7 @@ def test_a_refused_address_is_given_up_before_anything_is_sent(store, receivers)
     assert not target.received
 
 
+@pytest.mark.slow
 def test_a_job_interrupted_by_a_kill_sends_its_callback_at_the_next_start(tmp_path, receivers):
     hook = receiver(receivers, answer(204))
     with running_rig(tmp_path, ALLOW_LOCAL) as rig:

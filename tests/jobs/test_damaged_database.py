@@ -63,6 +63,7 @@ def used_rig(tmp_path):
     return tmp_path, data, done
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("damage", [_garbage_header, _truncated, _directory, _corrupted_page])
 def test_a_damaged_database_is_set_aside_and_the_jobs_rebuilt(used_rig, damage):
     tmp_path, data, done = used_rig
@@ -96,6 +97,7 @@ def test_a_damaged_database_is_set_aside_and_the_jobs_rebuilt(used_rig, damage):
     assert _frames(data) == frames  # every frame as it was
 
 
+@pytest.mark.slow
 def test_a_job_folder_without_its_card_is_rebuilt_from_its_manifest(used_rig):
     tmp_path, data, done = used_rig
     (data / "jobs" / done[1] / "job.json").unlink()
@@ -111,6 +113,7 @@ def test_a_job_folder_without_its_card_is_rebuilt_from_its_manifest(used_rig):
         assert watcher.job_state(done[1], "done", "failed")["state"] == "done"
 
 
+@pytest.mark.slow
 def test_a_page_damaged_while_running_is_a_503_not_a_500(used_rig):
     tmp_path, data, _ = used_rig
     with running_rig(tmp_path) as rig:
@@ -123,6 +126,7 @@ def test_a_page_damaged_while_running_is_a_503_not_a_500(used_rig):
             assert "restart the rig" in r.json()["detail"]
 
 
+@pytest.mark.slow
 def test_no_fresh_database_possible_runs_in_memory(used_rig, monkeypatch):
     """The data folder read-only (or full): the rig still starts, in memory, and says so."""
     tmp_path, data, done = used_rig

@@ -64,6 +64,7 @@ def _fill_during(rig, disk: FullDisk) -> str:
     return job.id
 
 
+@pytest.mark.slow
 def test_a_job_ended_by_a_full_disk_does_not_read_running(rig, client, monkeypatch):
     disk = FullDisk(monkeypatch)
     job_id = _fill_during(rig, disk)
@@ -78,6 +79,7 @@ def test_a_job_ended_by_a_full_disk_does_not_read_running(rig, client, monkeypat
     assert r.status_code == 507 and "delete old stacks" in r.json()["detail"]
 
 
+@pytest.mark.slow
 def test_deleting_the_job_frees_the_space_and_its_record(rig, client, monkeypatch):
     disk = FullDisk(monkeypatch)
     job_id = _fill_during(rig, disk)
@@ -91,6 +93,7 @@ def test_deleting_the_job_frees_the_space_and_its_record(rig, client, monkeypatc
     assert watcher.job_state(job.id, "done", "failed")["state"] == "done"
 
 
+@pytest.mark.slow
 def test_a_job_resumes_once_space_was_freed_elsewhere(rig, client, monkeypatch):
     disk = FullDisk(monkeypatch)
     job_id = _fill_during(rig, disk)
@@ -102,6 +105,7 @@ def test_a_job_resumes_once_space_was_freed_elsewhere(rig, client, monkeypatch):
     assert watcher.job_state(job_id, "done", "failed", after=mark)["state"] == "done"
 
 
+@pytest.mark.slow
 def test_a_frame_deleted_from_disk_is_a_404(rig, client):
     watcher = Watcher(rig)
     job, _ = rig.submit(StackPlan(start_mm=10, end_mm=12, count=3, settle_s=0))

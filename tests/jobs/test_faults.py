@@ -59,6 +59,7 @@ def time_out_captures(rig: Rig, times_out: Callable[[int], bool]) -> Callable[[]
     return real
 
 
+@pytest.mark.slow
 def test_a_capture_timeout_is_retried(tmp_path):
     with running_rig(tmp_path) as rig:
         watcher = Watcher(rig)
@@ -67,6 +68,7 @@ def test_a_capture_timeout_is_retried(tmp_path):
         assert len(JobFiles(rig.data_dir, rig.store.jobs()[0].id).entries()) == 8
 
 
+@pytest.mark.slow
 def test_a_camera_that_keeps_timing_out_fails_the_job_cleanly(tmp_path):
     with running_rig(tmp_path) as rig:
         watcher = Watcher(rig)
@@ -81,6 +83,7 @@ def test_a_camera_that_keeps_timing_out_fails_the_job_cleanly(tmp_path):
         assert_safe_and_serving(rig, watcher)
 
 
+@pytest.mark.slow
 def test_a_stale_frame_is_taken_again(tmp_path):
     with running_rig(tmp_path) as rig:
         watcher = Watcher(rig)
@@ -123,6 +126,7 @@ def test_a_driver_error_fails_the_job_with_motor_and_light_off(tmp_path):
         assert_safe_and_serving(rig, watcher)
 
 
+@pytest.mark.slow
 def test_no_room_to_save_the_rail_position_is_a_full_disk_not_a_rail_fault(tmp_path, monkeypatch):
     """The position is saved after every move: when the disk fills, that write may be
     the one that fails — the job must say the disk is full, not blame the rail."""
@@ -147,6 +151,7 @@ def test_no_room_to_save_the_rail_position_is_a_full_disk_not_a_rail_fault(tmp_p
         assert_safe_and_serving(rig, watcher)
 
 
+@pytest.mark.slow
 def test_a_limit_switch_hit_mid_stack_stops_the_job(tmp_path):
     with running_rig(tmp_path) as rig:
         watcher = Watcher(rig)
@@ -184,6 +189,7 @@ def small_disk(path: Path, try_mount: bool, size: str = "3m"):
             subprocess.run(["umount", "-l", str(path)], check=False)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("try_mount", [True, False], ids=["tmpfs", "fault-switch"])
 def test_a_disk_that_fills_up_mid_job_fails_it_and_keeps_the_frames(
     tmp_path, monkeypatch, try_mount

@@ -34,6 +34,7 @@ def run(rig: Rig) -> tuple[dict, dict, Watcher]:
     return done, report, watcher
 
 
+@pytest.mark.slow
 def test_a_shaken_frame_is_announced_live_reported_and_summarised(tmp_path):
     rig = sim_rig(tmp_path, ["shake@9"])
     rig.open()
@@ -55,6 +56,7 @@ def test_a_shaken_frame_is_announced_live_reported_and_summarised(tmp_path):
     )
 
 
+@pytest.mark.slow
 def test_a_clean_live_stack_is_ok(tmp_path):
     rig = sim_rig(tmp_path, [])
     rig.open()
@@ -95,6 +97,7 @@ def test_a_database_from_before_the_health_column_gains_it(tmp_path):
         store.close()
 
 
+@pytest.mark.slow
 def test_the_api_serves_the_health_on_the_job_and_in_report_json(tmp_path):
     from fastapi.testclient import TestClient
 

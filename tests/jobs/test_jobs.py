@@ -43,6 +43,7 @@ def record_captures(rig):
     return captured
 
 
+@pytest.mark.slow
 def test_a_stack_across_the_subject_is_sharper_than_any_frame(rig):
     watcher = Watcher(rig)
     captured = record_captures(rig)
@@ -80,6 +81,7 @@ def test_a_stack_across_the_subject_is_sharper_than_any_frame(rig):
     assert rig.devices.light.is_lit is False
 
 
+@pytest.mark.slow
 def test_cancel_stops_after_the_current_frame_returns_and_keeps_the_frames(rig):
     watcher = Watcher(rig)
     job, _ = rig.submit(StackPlan(start_mm=10, end_mm=12, count=40, settle_s=0.05))
@@ -99,6 +101,7 @@ def test_cancel_stops_after_the_current_frame_returns_and_keeps_the_frames(rig):
     assert (JobFiles(rig.data_dir, again.id).path("result.jpg")).is_file()
 
 
+@pytest.mark.slow
 def test_an_interrupted_restack_resumes_by_fusing_again(rig):
     watcher = Watcher(rig)
     job, _ = rig.submit(StackPlan(start_mm=10, end_mm=12, count=4, settle_s=0))
@@ -116,6 +119,7 @@ def test_an_interrupted_restack_resumes_by_fusing_again(rig):
     assert len(rig.store.jobs()) == 2  # the same job finished, no new one
 
 
+@pytest.mark.slow
 def test_manual_moves_are_refused_while_a_stack_runs(rig):
     watcher = Watcher(rig)
     job, _ = rig.submit(StackPlan(start_mm=10, end_mm=12, count=20, settle_s=0.05))
@@ -147,6 +151,7 @@ def test_the_disk_preflight_refuses_a_stack_that_cannot_fit(rig, monkeypatch):
     assert rig.store.jobs() == []
 
 
+@pytest.mark.slow
 def test_an_idempotency_key_does_not_start_a_second_stack(rig):
     a, created_a = rig.submit(
         StackPlan(start_mm=10, end_mm=12, count=3, settle_s=0), idempotency_key="x"
@@ -158,6 +163,7 @@ def test_an_idempotency_key_does_not_start_a_second_stack(rig):
     assert len(rig.store.jobs()) == 1
 
 
+@pytest.mark.slow
 def test_a_schedule_fires_k_times_and_skips_slots_while_busy(rig):
     watcher = Watcher(rig)
     rig.store.save_preset(
@@ -196,6 +202,7 @@ def test_a_schedule_fires_k_times_and_skips_slots_while_busy(rig):
     assert len(rig.store.jobs()) == 3  # finished: no fourth run
 
 
+@pytest.mark.slow
 def test_closing_the_rig_mid_stack_interrupts_the_job_and_switches_everything_off(tmp_path):
     rig = Rig(fast_config(tmp_path), simulate=True)
     rig.open()
@@ -218,6 +225,7 @@ def test_closing_the_rig_mid_stack_interrupts_the_job_and_switches_everything_of
     assert bench.light_level == 0
 
 
+@pytest.mark.slow
 def test_cancel_during_stacking_stops_the_fusing_and_keeps_the_frames(rig):
     watcher = Watcher(rig)
     gate = threading.Event()
@@ -240,6 +248,7 @@ def test_cancel_during_stacking_stops_the_fusing_and_keeps_the_frames(rig):
     assert not JobFiles(rig.data_dir, job.id).path("result.jpg").exists()
 
 
+@pytest.mark.slow
 def test_two_triggers_at_once_run_one_after_the_other(rig):
     watcher = Watcher(rig)
     positions: list[float] = []
@@ -270,6 +279,7 @@ def test_two_triggers_at_once_run_one_after_the_other(rig):
     assert sorted([first, second]) == [pytest.approx(e, abs=0.011) for e in expected]
 
 
+@pytest.mark.slow
 def test_resuming_a_job_that_has_all_its_frames_only_stacks(rig):
     """Killed while stacking: every frame is saved, so the resume captures nothing."""
     watcher = Watcher(rig)

@@ -56,6 +56,7 @@ def test_simulated_devices_work_together_and_close_safely(tmp_path):
     assert not (tmp_path / "rail-state.json").exists()  # the real rail's state is untouched
 
 
+@pytest.mark.slow
 def test_the_simulated_position_persists_between_sessions(tmp_path):
     config = config_in(tmp_path)
     with open_devices(config, simulate=True, with_camera=False) as devices:

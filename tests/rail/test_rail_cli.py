@@ -23,6 +23,7 @@ def run(capsys, *argv):
     return code, out, err
 
 
+@pytest.mark.slow
 def test_status_home_move_and_jog_on_the_simulated_rail(config_file, capsys):
     code, out, _ = run(capsys, "rail", "status", "--sim", "--config", config_file)
     assert code == 0
@@ -44,6 +45,7 @@ def test_status_home_move_and_jog_on_the_simulated_rail(config_file, capsys):
     assert "switches     min: open, max: open" in out
 
 
+@pytest.mark.slow
 def test_errors_are_one_line_with_exit_status_2(config_file, capsys):
     code, _, err = run(capsys, "rail", "move", "11", "--sim", "--config", config_file)
     assert code == 2
@@ -87,6 +89,7 @@ def test_a_bad_config_is_one_line(tmp_path, capsys):
     assert "rail.pins.step: GPIO 41" in err and "macrorig config check" in err
 
 
+@pytest.mark.slow
 def test_ctrl_c_during_a_move_decelerates_and_keeps_the_position(config_file, capsys, monkeypatch):
     import os
     import signal

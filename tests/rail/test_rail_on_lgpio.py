@@ -43,6 +43,7 @@ def run(capsys, *argv: str) -> tuple[int, str, str]:
 # -- README's step 4 on each driver: jog, move, home, status, release -----------------
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("driver", sorted(DRIVERS))
 def test_readme_step_4_runs_on_lgpio_with_each_driver(pi, tmp_path, capsys, driver):
     path = example_config(tmp_path, rail={"driver": driver, "microsteps": 16})

@@ -60,6 +60,7 @@ CENTRE = ((SIZE[0] - 1) / 2, (SIZE[1] - 1) / 2)
         (1.015, -0.3, 6.25, 4.5),
     ],
 )
+@pytest.mark.slow
 def test_register_recovers_similarity_within_a_tenth_of_a_pixel(scale, angle_deg, dx, dy):
     base = sharp_scene()
     truth = geometry.similarity(scale, np.radians(angle_deg), dx, dy, centre=CENTRE)
@@ -106,6 +107,7 @@ def test_chain_through_a_stack_stays_within_a_tenth_of_a_pixel():
         assert corner_error(report.warp, np.linalg.inv(m) @ truths[4]) < 0.1, report.index
 
 
+@pytest.mark.slow
 def test_unrelated_frame_cannot_be_registered():
     a = rendered("planes").truth()
     b = rendered("planes", seed=9).truth()  # same kind of scene, different subject

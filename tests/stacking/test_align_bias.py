@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import cv2
 import numpy as np
+import pytest
 from stacking_support import rendered
 
 from stacker import geometry
 from stacker.align import Proxy, _contrast, _relative_gain, register
 
 
+@pytest.mark.slow
 def test_no_systematic_scale_bias_along_a_stalk_stack():
     stack = rendered("stalk")
     to3 = [np.vstack([f.transform, [0.0, 0.0, 1.0]]) for f in stack.frames]

@@ -25,6 +25,7 @@ def _half_decoded(image: np.ndarray) -> np.ndarray:
     return out
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("damage", [_black, _noise, _half_decoded])
 def test_a_reference_frame_that_cannot_be_registered_hands_over_to_the_next(damage):
     stack = rendered("bench")  # 12 frames: the middle, frame 6, is the reference

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+import pytest
 
 from rig.cli import main
 
@@ -99,6 +100,7 @@ def test_a_full_disk_is_one_line_and_no_partial_file(tmp_frames, tmp_path, capsy
     assert not out.exists() and not [p for p in tmp_path.iterdir() if p.suffix == ".part"]
 
 
+@pytest.mark.slow
 def test_results_macrorig_wrote_into_the_input_folder_are_left_out(tmp_frames, tmp_path, capsys):
     paths = tmp_frames("bench", 4)
     folder = tmp_path

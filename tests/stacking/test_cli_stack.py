@@ -163,6 +163,7 @@ def test_depth_map_must_be_png(tmp_frames, tmp_path, capsys):
     assert_clean_failure(code, err, tmp_path, "8-bit PNG")
 
 
+@pytest.mark.slow
 def test_real_process_exit_status_and_single_line(tmp_path):
     """Through a real process: argparse errors and ours both exit 2 without a traceback."""
     for argv in (["stack"], ["stack", str(tmp_path / "nothing"), "-o", str(tmp_path / "x.jpg")]):

@@ -79,6 +79,7 @@ def fused(kind: str) -> Fused:
     )
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kind", KINDS)
 def test_pyramid_is_sharper_than_any_frame_and_above_its_floor(kind):
     stack = rendered(kind)
@@ -90,6 +91,7 @@ def test_pyramid_is_sharper_than_any_frame_and_above_its_floor(kind):
     assert fused_psnr >= best_single + GAIN_OVER_SINGLE[kind]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kind", KINDS)
 def test_depthmap_method_is_sharper_than_any_frame(kind):
     stack = rendered(kind)
@@ -118,6 +120,7 @@ def test_default_fuses_better_than_enfuse_from_the_same_frames():
     assert ours["bench"][0] >= theirs["bench"][0] + 3.0
 
 
+@pytest.mark.slow
 def test_defocused_highlights_do_not_leave_bokeh_rings():
     """Around the specular dots (saturated in the truth), defocused frames show discs with
     bright rims; the fused image must not pick them up."""
@@ -132,6 +135,7 @@ def test_defocused_highlights_do_not_leave_bokeh_rings():
     assert ours >= band_psnr(scene.theirs, scene.truth, ring) + 8.0
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("kind", "lead"), [("highlights", 3.0), ("bench", 3.0), ("dome", -0.1)])
 def test_small_halos_at_occlusion_edges(kind, lead):
     """Within 6 px of a depth discontinuity (bright edges over a never-sharp background,
@@ -240,6 +244,7 @@ def test_depth_map_follows_the_true_depth(kind):
     assert corr > 0.85
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kind", ["planes", "dome", "bench"])
 def test_output_is_cropped_to_what_every_frame_covers(kind):
     """Magnification changes along the stack.  The default crop lies inside every frame

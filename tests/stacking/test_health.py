@@ -58,6 +58,7 @@ def problems(health: Health) -> list[str]:
     return [f"{f.kind} {f.frames}: {f.summary}" for f in health.findings if f.severity != "info"]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("fault", "kind", "frames"), FAULTS, ids=[f[0] for f in FAULTS])
 def test_each_fault_is_found_at_1mp(fault: str, kind: str, frames: tuple[int, ...]) -> None:
     health = stacked("bench", ONE_MP, fault)
@@ -66,6 +67,7 @@ def test_each_fault_is_found_at_1mp(fault: str, kind: str, frames: tuple[int, ..
     assert {f.kind for f in health.findings if f.severity != "info"} == {kind}, problems(health)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("scene", SCENE_KINDS)
 def test_a_clean_stack_of_every_scene_raises_no_warning(scene: str) -> None:
     health = stacked(scene, ONE_MP)
@@ -88,6 +90,7 @@ def test_a_clean_12mp_stack_raises_no_warning() -> None:
     assert stacked("bench", TWELVE_MP).status == "ok"
 
 
+@pytest.mark.slow
 def test_findings_carry_region_value_and_advice_and_serialise() -> None:
     health = stacked("bench", ONE_MP, "step@6")
     gap = next(f for f in health.findings if f.kind == "focus_gap")
@@ -102,6 +105,7 @@ def test_findings_carry_region_value_and_advice_and_serialise() -> None:
     assert summary_lines(doc)[0] == "health: warnings (1 problem)"
 
 
+@pytest.mark.slow
 def test_with_the_plan_advice_speaks_in_its_units() -> None:
     stack = render_stack("bench", COUNT, size=(640, 480), seed=1, faults=parse(["shake@9"]))
     stream = Stream(count=COUNT)

@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from rig_support import DaemonProcess, config_file, free_port
 
 
@@ -17,6 +18,7 @@ def cli(*argv: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
     )
 
 
+@pytest.mark.slow
 def test_stack_prints_the_health_and_reports_it(tmp_path: Path) -> None:
     frames = tmp_path / "frames"
     made = cli(
@@ -35,6 +37,7 @@ def test_stack_prints_the_health_and_reports_it(tmp_path: Path) -> None:
     assert [(f["kind"], f["frames"]) for f in health["findings"]] == [("vibration", [9])]
 
 
+@pytest.mark.slow
 def test_trigger_wait_prints_the_health(tmp_path: Path) -> None:
     daemon = DaemonProcess(config_file(tmp_path), tmp_path / "data", free_port())
     daemon.start()

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+import pytest
 from stacking_support import rendered
 
 import rig.jobs.stacking as stacking
@@ -18,6 +19,7 @@ from rig.plan import StackPlan
 from stacker import StackOptions, Stream
 
 
+@pytest.mark.slow
 def test_switching_workers_mid_stack_gives_the_same_image():
     stack = rendered("layers", count=6)
     images = []

@@ -50,6 +50,7 @@ def test_a_stream_cut_short_still_stacks_what_arrived():
     assert [f.status for f in result.frames] == ["fused"] * 5
 
 
+@pytest.mark.slow
 def test_a_frame_that_cannot_be_registered_is_reported_and_skipped():
     stack = rendered("bench")
     intruder = rendered("planes", seed=9).images[0]
@@ -147,6 +148,7 @@ def _numpy_peak(count: int) -> int:
         tracemalloc.stop()
 
 
+@pytest.mark.slow
 def test_memory_does_not_grow_with_the_number_of_frames():
     """Peak numpy memory of a 40-frame stream is within 10 % of a 10-frame one (frames
     before the reference are spilled to disk, not held)."""

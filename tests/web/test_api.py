@@ -136,6 +136,7 @@ def test_status_reports_the_rig(client):
     assert s["disk"]["free_bytes"] > 0
 
 
+@pytest.mark.slow
 def test_jog_home_marks_and_limits(rig, client):
     watcher = Watcher(rig)
     assert client.post("/api/rail/home").status_code == 202
@@ -255,6 +256,7 @@ def test_trigger_a_stack_and_fetch_its_results(rig, client):
     assert client.get("/api/jobs").json()[0]["id"] == job["id"]
 
 
+@pytest.mark.slow
 def test_a_preset_can_be_triggered_by_name(rig, client):
     watcher = Watcher(rig)
     client.put("/api/presets/quick", json={"plan": {**PLAN, "count": 3}})
@@ -263,6 +265,7 @@ def test_a_preset_can_be_triggered_by_name(rig, client):
     assert client.post("/api/jobs", json={"preset": "missing"}).status_code == 404
 
 
+@pytest.mark.slow
 def test_an_idempotency_key_makes_a_retry_safe(client):
     headers = {"Idempotency-Key": "abc-1"}
     first = client.post("/api/jobs", json={"plan": PLAN}, headers=headers)
@@ -295,6 +298,7 @@ def test_cancel_resume_restack_and_delete(rig, client):
     assert not (rig.data_dir / "jobs" / job["id"]).exists()
 
 
+@pytest.mark.slow
 def test_busy_rail_is_a_409(rig, client):
     watcher = Watcher(rig)
     job = client.post("/api/jobs", json={"plan": {**PLAN, "count": 30, "settle_s": 0.05}}).json()
@@ -326,6 +330,7 @@ class _Receiver(BaseHTTPRequestHandler):
         pass
 
 
+@pytest.mark.slow
 def test_callback_is_delivered_with_retries(tmp_path):
     _Receiver.received, _Receiver.fail_first = [], 1
     _Receiver.arrived.clear()
@@ -350,6 +355,7 @@ def test_callback_is_delivered_with_retries(tmp_path):
         server.shutdown()
 
 
+@pytest.mark.slow
 def test_server_sent_events_replay_what_a_client_missed(rig, client):
     watcher = Watcher(rig)
     job = client.post("/api/jobs", json={"plan": PLAN}).json()
@@ -371,6 +377,7 @@ def test_server_sent_events_replay_what_a_client_missed(rig, client):
     assert frames == [1, 2, 3, 4, 5]
 
 
+@pytest.mark.slow
 def test_the_job_resource_carries_the_state_rules(rig, client):
     """The page decides nothing from a state's name: final, resumable and restackable
     come with the job, in the API and in its events alike."""
@@ -452,6 +459,7 @@ def test_oversized_bodies_are_refused(client):
     assert r.status_code == 413
 
 
+@pytest.mark.slow
 def test_unknown_jobs_and_files(client):
     assert client.get("/api/jobs/nope").status_code == 404
     assert client.get("/api/jobs/nope/result.jpg").status_code == 404

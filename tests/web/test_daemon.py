@@ -178,6 +178,7 @@ def run_cli(*argv: str) -> subprocess.CompletedProcess[str]:
     )
 
 
+@pytest.mark.slow
 def test_no_auth_only_on_loopback(tmp_path):
     proc = run_cli(
         "serve", "--sim", "--config", str(config_file(tmp_path)), "--host", "0.0.0.0", "--no-auth"
@@ -187,6 +188,7 @@ def test_no_auth_only_on_loopback(tmp_path):
     assert "Traceback" not in proc.stderr
 
 
+@pytest.mark.slow
 def test_a_second_daemon_on_the_same_rig_is_refused(tmp_path):
     d = Daemon(tmp_path, free_port())
     try:
@@ -197,6 +199,7 @@ def test_a_second_daemon_on_the_same_rig_is_refused(tmp_path):
         d.stop()
 
 
+@pytest.mark.slow
 def test_a_bad_config_is_one_line(tmp_path):
     bad = tmp_path / "bad.toml"
     bad.write_text("[rail]\nmicrosteps = 0\n")

@@ -89,6 +89,7 @@ def test_with_the_led_at_full_the_room_adds_nothing_so_the_truth_still_holds(tmp
 
 
 # -- from "position unknown" to the subject ----------------------------------------------------
+@pytest.mark.slow
 def test_home_then_go_to_the_subject(rig, client):
     watcher = Watcher(rig)
     status = client.get("/api/status").json()
@@ -111,6 +112,7 @@ def test_home_then_go_to_the_subject(rig, client):
     assert rig.devices.bench.carriage_mm == pytest.approx(11.0, abs=0.01)
 
 
+@pytest.mark.slow
 def test_on_a_real_rig_the_subject_is_where_the_marks_were(rig, client, monkeypatch):
     monkeypatch.setattr(rig.devices.camera, "subject_range_mm", lambda: None)  # no scene
     assert client.get("/api/status").json()["subject"] is None
@@ -150,6 +152,7 @@ def hold_first_move(rig, monkeypatch) -> tuple[threading.Event, threading.Event,
     return started, gate, asked
 
 
+@pytest.mark.slow
 def test_five_taps_on_a_fine_jog_during_a_move_are_five_steps(rig, client, monkeypatch):
     watcher = Watcher(rig)
     mark = watcher.mark()
@@ -171,6 +174,7 @@ def test_five_taps_on_a_fine_jog_during_a_move_are_five_steps(rig, client, monke
     assert client.get("/api/rail").json()["busy"] is False
 
 
+@pytest.mark.slow
 def test_stop_drops_the_jogs_still_waiting(rig, client, monkeypatch):
     watcher = Watcher(rig)
     mark = watcher.mark()
@@ -203,6 +207,7 @@ def test_a_jog_queue_cannot_run_past_the_soft_limits(rig, client, monkeypatch):
 
 
 # -- frame events and the exposure ---------------------------------------------------------------
+@pytest.mark.slow
 def test_frame_events_say_where_the_rail_was(rig):
     watcher = Watcher(rig)
     plan = StackPlan(start_mm=10, end_mm=12, count=5, settle_s=0)

@@ -170,6 +170,7 @@ def deliver(store: Store, policy: AddressPolicy, job_id: str, url: str) -> dict:
     return store.callbacks(job_id)[0]
 
 
+@pytest.mark.slow
 def test_delivery_checks_the_address_again_and_posts_to_the_vetted_one(outbox, receiver):
     """DNS may answer differently at delivery than at submission: the sender resolves
     again, refuses what is now loopback, and otherwise connects to the address it
@@ -187,6 +188,7 @@ def test_delivery_checks_the_address_again_and_posts_to_the_vetted_one(outbox, r
     assert sent["last_status"] == 204 and sent["delivered"] is not None
 
 
+@pytest.mark.slow
 def test_a_redirect_is_not_followed(outbox, receiver):
     _Receiver.redirect_to = "http://169.254.169.254/latest/meta-data/"
     local = AddressPolicy.of(["127.0.0.1"])
@@ -212,6 +214,7 @@ FORGED = [
 ]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("headers", FORGED)
 @pytest.mark.parametrize("path", ["/api/rail/home", "/api/rail/stop", "/api/logout"])
 def test_a_cookie_request_from_another_origin_is_refused(phone, headers, path):
@@ -418,6 +421,7 @@ def test_head_of_the_page_is_a_200(client):
 
 
 # -- 11: idempotency keys ---------------------------------------------------------------------
+@pytest.mark.slow
 def test_an_idempotency_key_reused_with_another_body_is_a_422(client):
     key = {"Idempotency-Key": "bench-42"}
     first = client.post("/api/jobs", json={"plan": PLAN}, headers=key)
@@ -474,6 +478,7 @@ def test_saving_a_preset_under_a_bad_name_is_a_422(client, name):
     assert client.get("/api/presets").json() == []
 
 
+@pytest.mark.slow
 def test_a_job_ends_normally_with_all_the_checks_in_place(rig, client):
     """The checks refuse only what they should: a whole job still runs."""
     watcher = Watcher(rig)

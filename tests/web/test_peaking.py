@@ -106,6 +106,7 @@ def marked(bgr: np.ndarray) -> np.ndarray:
     return np.asarray(red & ~np.all(bgr == preview.PEAK_COLOUR, axis=2))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("light", list(LIGHTS))
 @pytest.mark.parametrize("position", DEFOCUSED_MM)
 def test_a_defocused_or_dark_zoom_is_next_to_unmarked(views, position, light):
@@ -122,6 +123,7 @@ def test_a_defocused_or_dark_preview_is_next_to_unmarked(views, position, light)
     assert fraction < 0.005, (position, light, fraction)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("light", ["room", "dark room"])
 @pytest.mark.parametrize("position", IN_FOCUS_MM)
 def test_an_unlit_preview_in_focus_is_not_sprayed_with_noise(views, position, light):
@@ -130,6 +132,7 @@ def test_an_unlit_preview_in_focus_is_not_sprayed_with_noise(views, position, li
     assert marked(views[position, light].preview).mean() < 0.03
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("position", IN_FOCUS_MM)
 def test_in_focus_most_edges_of_the_subject_are_marked(views, position):
     view = views[position, "led"]

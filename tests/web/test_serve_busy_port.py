@@ -10,9 +10,11 @@ import sys
 import tempfile
 from pathlib import Path
 
+import pytest
 from rig_support import config_file
 
 
+@pytest.mark.slow
 def test_a_busy_port_is_refused_before_ready(tmp_path):
     config = config_file(tmp_path)
     with tempfile.TemporaryDirectory(prefix="nfy") as short:  # AF_UNIX paths are short

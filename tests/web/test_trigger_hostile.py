@@ -76,6 +76,7 @@ def test_a_plan_file_that_is_not_utf8_is_one_line(capsys, tmp_path):
     assert_one_line(code, err, "not a text file")
 
 
+@pytest.mark.slow
 def test_an_answer_that_is_not_json_is_one_line(capsys, not_a_rig):
     code, err = trigger(capsys, "--url", not_a_rig, "--preset", "x")
     assert_one_line(code, err, "not JSON")
