@@ -4,8 +4,9 @@ An ARCHIVE is a path or fsspec URL of a folder.  Under it (itself included):
 
 - a **job folder** (``<data>/jobs/<id>/``, see :mod:`rig.job_files`) is a folder with a
   ``manifest.jsonl``: its frames are the manifest's, in index order; the plan's method,
-  outputs and depth map come from the rig's database beside ``jobs/`` when the archive
-  is a local data folder, otherwise the defaults;
+  outputs and depth map come from the folder's ``job.json`` (it travels with the folder),
+  else from the rig's database beside ``jobs/`` (folders older than job.json), else
+  the defaults;
 - a **plain folder of frames** is a folder with two or more JPEG/PNG/TIFF files, taken
   in name order; files named like results (``result.jpg``, ``depth.png``…) are results.
 
@@ -25,7 +26,7 @@ from typing import Any
 from rig.cluster.resources import frame_pixels
 from rig.cluster.task import StackTask
 from rig.data_layout import DataLayout
-from rig.job_files import MANIFEST_FILE, RESTACK_FILE, RESULT_FILES, parse_manifest
+from rig.job_files import CARD_FILE, MANIFEST_FILE, RESTACK_FILE, RESULT_FILES, parse_manifest
 from stacker import DEFAULT_METHOD
 from stacker.io import INPUT_SUFFIXES
 
@@ -122,10 +123,21 @@ def _job_frames(fs: Any, folder: str) -> tuple[list[str], dict[str, Any]]:
     with contextlib.suppress(FileNotFoundError):
         present = {PurePosixPath(p).name for p in fs.ls(f"{folder}/frames", detail=False)}
     frames = [f"{folder}/{e.file}" for e in entries if PurePosixPath(e.file).name in present]
-    return frames, _job_plan(fs, folder)
+    plan = _card_plan(fs, folder)
+    return frames, plan if plan is not None else _database_plan(fs, folder)
 
 
-def _job_plan(fs: Any, folder: str) -> dict[str, Any]:
+def _card_plan(fs: Any, folder: str) -> dict[str, Any] | None:
+    """The plan in the folder's job.json, or None when it has no readable one."""
+    try:
+        card = json.loads(fs.cat_file(f"{folder}/{CARD_FILE}").decode("utf-8"))
+    except (OSError, ValueError):  # missing, unreadable, not JSON (UnicodeError is one)
+        return None
+    plan = card.get("plan") if isinstance(card, dict) else None
+    return plan if isinstance(plan, dict) else None
+
+
+def _database_plan(fs: Any, folder: str) -> dict[str, Any]:
     """The job's plan from the rig's database, when the folder is ``<data>/jobs/<id>``
     on this computer; empty otherwise (the defaults apply)."""
     from fsspec.implementations.local import LocalFileSystem
