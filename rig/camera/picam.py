@@ -10,8 +10,9 @@
   the configuration's controls (or ``set_controls`` later); setting them turns
   AE/AWB off.  :meth:`PiCamera.lock_exposure` switches AE back on, waits for frames
   that show its own settled choice (:mod:`rig.camera.ae_settle`: not the frames still
-  carrying the old controls, ``AeState`` Converged where libcamera reports it), then
-  fixes exactly those values.
+  carrying the old controls, ``AeState`` Converged where libcamera reports it) and for
+  white balance to stop moving (:mod:`rig.camera.awb_settle`: the Pi's AWB closes 5 %
+  of the gap per run after it comes back on), then fixes exactly those values.
 * After each move and settle, :meth:`PiCamera.capture` uses
   ``captured_request(flush=True)``: the first frame whose exposure *started*
   after the call, so nothing exposed while the rail moved is used; the context
@@ -35,6 +36,7 @@ from __future__ import annotations
 import contextlib
 import importlib
 import io
+import logging
 import threading
 from collections.abc import Mapping
 from concurrent.futures import CancelledError
@@ -44,6 +46,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from rig.camera.ae_settle import SENSOR_DELAY_FRAMES, AeSettle, describe
+from rig.camera.awb_settle import AwbSettle
 from rig.camera.base import (
     Camera,
     CameraError,
@@ -54,6 +57,8 @@ from rig.camera.base import (
 
 if TYPE_CHECKING:
     from rig.config import CameraConfig
+
+log = logging.getLogger(__name__)
 
 INSTALL_HINT = (
     "on Raspberry Pi OS run `sudo apt install python3-picamera2` and create the "
@@ -237,16 +242,27 @@ class PiCamera(Camera):
     def lock_exposure(self) -> ExposureSettings:
         cam = self._started()
         self.unlock_exposure()
-        watch = AeSettle(queued_requests=self.config.buffer_count)
+        ae = AeSettle(queued_requests=self.config.buffer_count)
+        awb = AwbSettle(queued_requests=self.config.buffer_count)
         metadata = self._metadata(cam)
-        while not watch.settled(metadata):
-            if watch.exhausted:
+        while True:
+            ae_settled = ae.settled(metadata)
+            awb_settled = awb.settled(metadata)  # both see every frame
+            if ae_settled and (awb_settled or awb.exhausted):
+                break
+            if not ae_settled and ae.exhausted:
                 raise CameraError(
-                    f"automatic exposure did not settle within {watch.frames} frames (last "
+                    f"automatic exposure did not settle within {ae.frames} frames (last "
                     f"frame: {describe(metadata)}): is the light or the subject changing? "
                     "Lock again, or set a fixed exposure"
                 )
             metadata = self._metadata(cam)
+        if not awb_settled:  # a colour a little off beats no stack at all
+            log.warning(
+                "white balance still moving after %d frames (ColourGains %s): locked as it is",
+                awb.frames,
+                metadata.get("ColourGains"),
+            )
         try:
             exposure_us = int(metadata["ExposureTime"])
             gain = float(metadata["AnalogueGain"])

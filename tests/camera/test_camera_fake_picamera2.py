@@ -6,6 +6,7 @@ behaviour of the real library that bit, or would bite, the rig on a Pi.
 
 from __future__ import annotations
 
+import itertools
 import sys
 
 import pytest
@@ -92,6 +93,34 @@ def test_a_fixed_exposure_time_in_the_same_request_wins_over_ae_enable(picamera2
     assert (last["ExposureTime"], last["AnalogueGain"]) == (30_000, 2.0)
     cam.set_controls({"ExposureTime": 0, "AeEnable": True})  # zero: automatic
     assert frames(cam, 30)[-1]["ExposureTime"] == 12_000
+
+
+def test_awb_switched_back_on_follows_its_estimate_at_five_percent_per_run(picamera2):
+    """awb.cpp: estimates every 10 runs; the reported gains move 5 % of the way per run
+    once the 10 startup runs are over, so a new light is followed slowly."""
+    cam = running(picamera2)
+    start = frames(cam, 12)[-1]["ColourGains"]
+    assert start == pytest.approx(picamera2.AUTO_COLOUR_GAINS)  # the startup took it at once
+    cam.set_controls({"AwbEnable": False})
+    frames(cam, 5)
+    cam.pipeline.awb.light = (2.9, 1.5)  # a new light, while AWB is off: nothing moves
+    assert frames(cam, 20)[-1]["ColourGains"] == pytest.approx(start)
+    cam.set_controls({"AwbEnable": True})
+    red = [f["ColourGains"][0] for f in frames(cam, 40)]
+    steps = [b - a for a, b in itertools.pairwise(red) if b != a]
+    assert steps, "AWB never followed the new light"
+    assert steps[0] == pytest.approx(0.05 * (2.9 - 1.9), rel=0.01)  # 5 % of the gap
+    assert 1.9 < red[-1] < 2.9 - 0.1  # 40 frames later still well short of it
+
+
+def test_manual_colour_gains_apply_at_once_and_zero_means_auto(picamera2):
+    cam = running(picamera2)
+    frames(cam, 12)
+    cam.set_controls({"ColourGains": (2.5, 1.1)})
+    seen = frames(cam, 4)
+    assert seen[-1]["ColourGains"] == pytest.approx((2.5, 1.1))  # setManualGains: at once
+    cam.set_controls({"ColourGains": (0.0, 0.0)})
+    assert frames(cam, 40)[-1]["ColourGains"][0] < 2.5  # back in auto: moving to 1.9
 
 
 def test_the_agc_holds_its_values_between_runs_above_30_fps(picamera2):

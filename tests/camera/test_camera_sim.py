@@ -96,10 +96,15 @@ def test_dim_with_the_led_off_and_brighter_with_more_exposure(bench_rig):
 
 def test_preview_is_a_small_jpeg_refreshed_at_most_ten_times_a_second(bench_rig):
     _bench, _rail, light, camera = bench_rig
+    now = [1000.0]
+    camera._clock = lambda: now[0]
     light.on()
     first = camera.preview_jpeg()
     assert first is not None and first.startswith(b"\xff\xd8")
+    now[0] += 0.09
     assert camera.preview_jpeg() is first  # cached within 100 ms
+    now[0] += 0.02
+    assert camera.preview_jpeg() is not first  # and rendered again after
     image = cv2.imdecode(np.frombuffer(first, np.uint8), cv2.IMREAD_COLOR)
     assert image.shape == (240, 320, 3)
     assert image.mean() > 20

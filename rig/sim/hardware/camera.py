@@ -15,6 +15,7 @@ from __future__ import annotations
 import itertools
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
@@ -54,9 +55,15 @@ class SimCamera(Camera):
     """
 
     def __init__(
-        self, bench: SimBench, config: SimConfig, *, focus_range: tuple[float, float] = (-1, 51)
+        self,
+        bench: SimBench,
+        config: SimConfig,
+        *,
+        focus_range: tuple[float, float] = (-1, 51),
+        clock: Callable[[], float] = time.monotonic,  # for the preview's refresh interval
     ) -> None:
         self.bench = bench
+        self._clock = clock
         self.config = config
         self.focus_range = focus_range
         self._lock = threading.Lock()
@@ -173,7 +180,7 @@ class SimCamera(Camera):
 
     def preview_jpeg(self) -> bytes | None:
         with self._preview_lock:
-            now = time.monotonic()
+            now = self._clock()
             if self._preview is not None and now - self._preview[0] < PREVIEW_MIN_INTERVAL_S:
                 return self._preview[1]
             scene, optics = self._preview_scene, self._preview_optics

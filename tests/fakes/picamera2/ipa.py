@@ -32,6 +32,16 @@ CONTROLLER_MIN_FRAME_DURATION_US = 1_000_000 / 30
 # src/libcamera/control_ids_core.yaml, AeState (libcamera ≥ 0.5; AeLocked was removed).
 AE_STATE_IDLE, AE_STATE_SEARCHING, AE_STATE_CONVERGED = 0, 1, 2
 
+# src/ipa/rpi/controller/rpi/awb.cpp AwbConfig::read defaults (the imx477 and imx708
+# tuning files, vc4 and pisp, set none of them): the filter's speed per run, how many runs
+# between two estimates of the asynchronous thread, and the startup runs that take each
+# estimate at once (speed 1.0).
+AWB_SPEED = 0.05
+AWB_FRAME_PERIOD = 10
+AWB_STARTUP_FRAMES = 10
+# awb.cpp initialise: before its first estimate the filter holds the sensor's 4000 K gains.
+AWB_INITIAL_GAINS = (1.6, 2.1)
+
 # What the AGC/AWB settle on for the fake's scene.
 AUTO_EXPOSURE_US = 12_000
 AUTO_GAIN = 2.0
@@ -72,8 +82,7 @@ class RpiPipeline:
         self.auto_exposure = True  # agc_channel.cpp: fixedExposureTime_ == 0
         self.auto_gain = True  # fixedGain_ == 0
         self.fixed = Exposure(0, 0)
-        self.awb = True
-        self.colour_gains: tuple[float, float] = AUTO_COLOUR_GAINS
+        self.awb = Awb()
         self.lens_position = LENS_POSITION
         self.filtered = scene
         self.sensor: deque[Exposure] = deque()
@@ -88,6 +97,7 @@ class RpiPipeline:
         """``camera.start(controls)`` (picamera2.py start_): the controls apply before frame 1,
         and the AGC's startup frames adopt their target at once (filterExposure: speed 1.0
         while frameCount_ <= startupFrames), so the sensor starts on the target."""
+        self.awb = Awb()
         self.apply(controls)
         self.filtered = self.target()
         self.sensor = deque([self._written()] * DECISION_DELAY)
@@ -123,15 +133,14 @@ class RpiPipeline:
             self.auto_exposure = exposure_mode == "auto"
         if gain_mode:
             self.auto_gain = gain_mode == "auto"
-        # ipa_base.cpp applyControls: AwbEnable first, then ColourGains: non-zero gains put
-        # AWB into manual mode, (0, 0) back into auto.
+        # ipa_base.cpp applyControls: AwbEnable first, then ColourGains.
         if "AwbEnable" in controls:
-            self.awb = bool(controls["AwbEnable"])
+            if controls["AwbEnable"]:
+                self.awb.enable_auto()
+            else:
+                self.awb.disable_auto()
         if "ColourGains" in controls:
-            red, blue = controls["ColourGains"]
-            self.awb = not (red and blue)
-            if red and blue:
-                self.colour_gains = (red, blue)
+            self.awb.set_manual_gains(*controls["ColourGains"])
         if "LensPosition" in controls:
             self.lens_position = controls["LensPosition"]
 
@@ -150,12 +159,14 @@ class RpiPipeline:
         if runs:  # ipa_base.cpp prepareIsp: otherwise the last results are merged in
             self.since_agc_run_us = 0
             self._prepare(device)
+            self.awb.prepare()
             self._process()
+            self.awb.process()
         self.sensor.append(self._written())
         metadata: dict[str, Any] = {
             "ExposureTime": round(device.time_us),
             "AnalogueGain": device.gain,
-            "ColourGains": self.colour_gains if not self.awb else AUTO_COLOUR_GAINS,
+            "ColourGains": self.awb.reported,
             "LensPosition": self.lens_position,
             "FrameDuration": self.frame_duration_us,
         }
@@ -214,3 +225,65 @@ def _step(current: float, target: float) -> float:
         return target
     speed = math.sqrt(AGC_SPEED) if gap < 0.2 * abs(target) else AGC_SPEED
     return current + speed * (target - current)
+
+
+class Awb:
+    """src/ipa/rpi/controller/rpi/awb.cpp, as far as the colour gains go.
+
+    An asynchronous thread estimates the gains from one frame's statistics every
+    ``frame_period`` runs (every run during the startup frames); ``prepare`` moves the
+    reported gains (``prevSyncResults_``) ``speed`` of the way towards the latest estimate
+    each run — the whole way during the startup frames.  Startup counts from the camera's
+    start (``initialise``), not from ``enableAuto``: AWB switched back on later converges
+    at ``speed``.  The fake's estimate is :attr:`light` (the scene's colour); its thread
+    finishes before the next run (the real one takes a few milliseconds).
+    """
+
+    def __init__(self) -> None:
+        self.light: tuple[float, float] = AUTO_COLOUR_GAINS  # what an estimate finds
+        self.manual: tuple[float, float] | None = None  # manualR_, manualB_ (None: auto)
+        self.sync = AWB_INITIAL_GAINS  # syncResults_: the latest estimate (or manual gains)
+        self.prev = AWB_INITIAL_GAINS  # prevSyncResults_: filtered, what frames report
+        self.frame_count = 0
+        self.frame_phase = 0
+        self.estimate: tuple[float, float] | None = None  # a finished async result
+
+    @property
+    def reported(self) -> tuple[float, float]:
+        """ipa_base.cpp reportMetadata: ColourGains from awb.status (prevSyncResults_)."""
+        return self.prev
+
+    def enable_auto(self) -> None:
+        self.manual = None
+
+    def disable_auto(self) -> None:
+        """Freeze the most recent values as manual gains."""
+        self.manual = self.sync = self.prev
+
+    def set_manual_gains(self, red: float, blue: float) -> None:
+        """Zero in either switches back to auto; otherwise adopted at once."""
+        if red and blue:
+            self.manual = self.sync = self.prev = (red, blue)
+        else:
+            self.manual = None
+
+    def prepare(self) -> None:
+        if self.frame_count < AWB_STARTUP_FRAMES:
+            self.frame_count += 1
+        speed = 1.0 if self.frame_count < AWB_STARTUP_FRAMES else AWB_SPEED
+        if self.estimate is not None:  # fetchAsyncResults: kept only if still in auto
+            if self.manual is None:
+                self.sync = self.estimate
+            self.estimate = None
+        self.prev = (
+            speed * self.sync[0] + (1 - speed) * self.prev[0],
+            speed * self.sync[1] + (1 - speed) * self.prev[1],
+        )
+
+    def process(self) -> None:
+        if self.frame_phase < AWB_FRAME_PERIOD:
+            self.frame_phase += 1
+        startup = self.frame_count < AWB_STARTUP_FRAMES
+        if self.manual is None and (self.frame_phase >= AWB_FRAME_PERIOD or startup):
+            self.frame_phase = 0  # restartAsync
+            self.estimate = self.light
