@@ -267,11 +267,23 @@ class Store:
     def restore_job(self, record: dict[str, Any]) -> None:
         """Insert a job record as it was (rebuilding a damaged database), unless its id
         is listed already."""
+        self._restore("jobs", record)
+
+    def restore_preset(self, record: dict[str, Any]) -> None:
+        """A preset as a damaged database still held it, unless its name is taken."""
+        self._restore("presets", record)
+
+    def restore_schedule(self, record: dict[str, Any]) -> None:
+        """A schedule as a damaged database still held it, unless its id is taken."""
+        self._restore("schedules", record)
+
+    def _restore(self, table: str, record: dict[str, Any]) -> None:
         columns = ", ".join(record)
         marks = ", ".join("?" * len(record))
         with self._tx() as db:
             db.execute(
-                f"INSERT OR IGNORE INTO jobs ({columns}) VALUES ({marks})", tuple(record.values())
+                f"INSERT OR IGNORE INTO {table} ({columns}) VALUES ({marks})",
+                tuple(record.values()),
             )
 
     # -- jobs ------------------------------------------------------------------------

@@ -6,8 +6,10 @@ damaged file is set aside — renamed beside itself, never deleted, with its ``-
 ``-shm`` — a fresh database is made, and the job list is rebuilt from the job folders:
 each holds ``job.json`` (what the job is, written when it was queued) and its
 ``manifest.jsonl`` (the frames it has), and its result files say whether it finished.
-Frames are never touched.  Presets and schedules live only in the database: they are
-gone from the fresh one, and the message says where the old file is.  If even a fresh
+Frames are never touched.  Presets and schedules live only in the database: whatever of
+them the damaged file still gives up (read-only, row by row — a corrupted page ends a
+table where it is) is copied into the fresh one, schedules paused until someone checks
+them; the message says how many and where the old file is.  If even a fresh
 file cannot be made (a read-only or full disk), the rig runs on a database in memory and
 says so.
 """
@@ -33,6 +35,14 @@ log = logging.getLogger(__name__)
 
 RESULT_OUTPUTS = ("result.jpg", "result.tif", "result.png", "depth.png", "report.json")
 REBUILT_ERROR = "rebuilt from its folder after the job database was damaged"
+RESTORED_SCHEDULE = (
+    "paused: recovered from the damaged job database; check it and switch it back on"
+)
+PRESET_COLUMNS = ("name", "plan", "created", "updated")
+SCHEDULE_COLUMNS = (
+    "id", "preset", "every_min", "times", "until", "next_at", "runs", "skipped", "created",
+    "last_job",
+)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -59,10 +69,13 @@ def open_store(layout: DataLayout) -> OpenedStore:
     kept = set_aside(path)
     fresh = _fresh_store(path)
     rebuilt = rebuild_jobs(fresh, layout)
+    presets, schedules = salvage_settings(kept or path, fresh)
     where = f"kept as {kept.name}" if kept else "left where it was (it could not be renamed)"
     problem = (
         f"the job database was damaged ({damage}); it was {where} and the job list "
-        f"rebuilt from {rebuilt} job folder(s); presets and schedules were in it"
+        f"rebuilt from {rebuilt} job folder(s); {presets} preset(s) and {schedules} "
+        "schedule(s) could be read from it (schedules paused: check them and switch them "
+        "back on); any others were lost with it"
     )
     if fresh.path != path:
         problem += "; a new database could not be made, so changes are kept only until a restart"
@@ -126,6 +139,49 @@ def rebuild_jobs(store: Store, layout: DataLayout) -> int:
         store.restore_job(record)
         count += 1
     return count
+
+
+def salvage_settings(old: Path, store: Store) -> tuple[int, int]:
+    """Copy the presets and schedules the damaged file still gives up into ``store``;
+    (presets, schedules) copied.  Schedules come back paused: their counts and next
+    slot may be stale, and a run nobody expects must not start the rail at night."""
+    presets = 0
+    for row in _readable_rows(old, "presets", PRESET_COLUMNS):
+        try:
+            json.loads(row["plan"])
+        except (TypeError, ValueError):
+            continue
+        store.restore_preset(row)
+        presets += 1
+    schedules = 0
+    for row in _readable_rows(old, "schedules", SCHEDULE_COLUMNS):
+        store.restore_schedule({**row, "enabled": 0, "error": RESTORED_SCHEDULE})
+        schedules += 1
+    return presets, schedules
+
+
+def _readable_rows(path: Path, table: str, columns: tuple[str, ...]) -> list[dict[str, Any]]:
+    """The rows of ``table`` read before the file stopped answering (none if it cannot
+    be opened at all: a garbage header, a directory)."""
+    if not path.is_file():
+        return []
+    rows: list[dict[str, Any]] = []
+    query = f"SELECT {', '.join(columns)} FROM {table}"
+    # Read-only with its -wal if SQLite can; immutable (no -wal, no locks) if not.
+    for options in ("mode=ro", "mode=ro&immutable=1"):
+        rows = []
+        try:
+            with contextlib.closing(
+                sqlite3.connect(f"{path.resolve().as_uri()}?{options}", uri=True, timeout=2)
+            ) as db:
+                for row in db.execute(query):
+                    rows.append(dict(zip(columns, row, strict=True)))
+            return rows
+        except sqlite3.Error as exc:
+            log.warning("reading %s from %s (%s): %s", table, path.name, options, exc)
+            if rows:  # a damaged page part-way: keep what came before it
+                return rows
+    return rows
 
 
 def job_record(files: JobFiles) -> dict[str, Any] | None:

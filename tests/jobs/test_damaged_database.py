@@ -6,14 +6,17 @@ from __future__ import annotations
 
 import os
 import sqlite3
+import time
 from pathlib import Path
 
 import pytest
 from api_support import api_client
 from rig_support import Watcher, running_rig
 
+from rig.jobs.schedule import ScheduleSpec
 from rig.plan import StackPlan
 from rig.store import Store
+from rig.store_recovery import RESTORED_SCHEDULE
 
 
 def _garbage_header(db: Path) -> None:
@@ -59,6 +62,10 @@ def used_rig(tmp_path):
             assert watcher.job_state(job.id, "done")["state"] == "done"
             done.append(job.id)
         rig.store.save_preset("bee", StackPlan(start_mm=10, end_mm=11, count=3).model_dump())
+        # Once a night, not before tomorrow: it starts nothing during the test.
+        rig.create_schedule(
+            ScheduleSpec("bee", every_min=1440, times=3, start_at=time.time() + 86400)
+        )
         data = rig.data_dir
     return tmp_path, data, done
 
@@ -95,6 +102,35 @@ def test_a_damaged_database_is_set_aside_and_the_jobs_rebuilt(used_rig, damage):
             again = client.post(f"/api/jobs/{done[0]}/restack").json()
             assert watcher.job_state(again["id"], "done", "failed")["state"] == "done"
     assert _frames(data) == frames  # every frame as it was
+
+
+@pytest.mark.slow
+def test_presets_and_schedules_the_damaged_file_still_holds_come_back_paused(used_rig):
+    """Only the jobs table's pages are damaged: the preset and the schedule are read from
+    the old file; the schedule waits, paused, until someone switches it back on."""
+    tmp_path, data, _ = used_rig
+    _corrupted_page(data / "macrorig.db")
+    with running_rig(tmp_path) as rig:
+        assert "1 preset(s) and 1 schedule(s) could be read" in (rig.database_problem or "")
+        assert rig.store.preset("bee").plan["count"] == 3
+        (schedule,) = rig.store.schedules()
+        assert schedule.preset == "bee" and not schedule.enabled
+        assert schedule.error == RESTORED_SCHEDULE
+        with api_client(rig) as client:
+            r = client.patch(f"/api/schedules/{schedule.id}", json={"enabled": True})
+            assert r.status_code == 200 and r.json()["enabled"] is True
+            assert r.json()["error"] is None
+            r = client.post("/api/jobs", json={"preset": "bee"})
+            assert r.status_code in (200, 201, 202), r.text
+
+
+@pytest.mark.slow
+def test_a_file_that_cannot_be_opened_gives_back_no_preset_and_says_so(used_rig):
+    tmp_path, data, _ = used_rig
+    _garbage_header(data / "macrorig.db")
+    with running_rig(tmp_path) as rig:
+        assert "0 preset(s) and 0 schedule(s) could be read" in (rig.database_problem or "")
+        assert rig.store.presets() == [] and rig.store.schedules() == []
 
 
 @pytest.mark.slow
