@@ -11,7 +11,7 @@ from gpiozero import DigitalOutputDevice
 from rig.closing import close_all
 from rig.rail.drivers import DriverTiming, driver_timing
 from rig.rail.power import TimerFactory
-from rig.rail.pulses import StepPulser
+from rig.rail.pulses import Clock, StepPulser
 from rig.rail.stepper_rail import StepperRail
 from rig.rail.switches import LimitSwitch
 
@@ -47,6 +47,7 @@ class FocusRail(StepperRail):
         pin_factory: Any = None,
         pulse_backend: str | None = None,
         timer_factory: TimerFactory = threading.Timer,
+        clock: Clock | None = None,  # the pulses' time (tests hand in a virtual one)
     ) -> None:
         timing = driver_timing(config.driver)
         enable = DigitalOutputDevice(
@@ -58,7 +59,7 @@ class FocusRail(StepperRail):
         parts: list[Any] = [enable]
         try:
             backend = pulse_backend or config.pulse_backend
-            pulser = make_pulser(config, timing, backend, pin_factory)
+            pulser = make_pulser(config, timing, backend, pin_factory, clock)
             parts.append(pulser)
             wiring = config.switches
             switches: dict[str, LimitSwitch | None] = {}
@@ -90,21 +91,28 @@ class FocusRail(StepperRail):
 
 
 def make_pulser(
-    config: RailConfig, timing: DriverTiming, backend: str, pin_factory: Any
+    config: RailConfig,
+    timing: DriverTiming,
+    backend: str,
+    pin_factory: Any,
+    clock: Clock | None = None,
 ) -> StepPulser:
     """The STEP/DIR back-end named by ``backend`` (``"auto"`` picks lgpio on lgpio pins)."""
     on_lgpio = any(cls.__name__ == "LGPIOFactory" for cls in type(pin_factory).__mro__)
     if backend == "auto":
         backend = "lgpio" if on_lgpio else "software"
+    timed: dict[str, Any] = {} if clock is None else {"clock": clock}  # else their default
     if backend == "lgpio":
         from rig.rail.pulses_lgpio import LgpioPulser
 
         # STEP/DIR on the chip the factory opened (ENABLE, switches and LED are there),
         # which honours rail.gpiochip and gpiozero's own choice (4 on a Pi 5).
         chip = pin_factory.chip if on_lgpio else (config.gpiochip or 0)
-        return LgpioPulser(config.pins.step, config.pins.dir, timing, chip=chip)
+        return LgpioPulser(config.pins.step, config.pins.dir, timing, chip=chip, **timed)
     if backend == "software":
         from rig.rail.pulses_software import SoftwarePulser
 
-        return SoftwarePulser(config.pins.step, config.pins.dir, timing, pin_factory=pin_factory)
+        return SoftwarePulser(
+            config.pins.step, config.pins.dir, timing, pin_factory=pin_factory, **timed
+        )
     raise ValueError(f"unknown pulse back-end {backend!r} (use auto, lgpio or software)")

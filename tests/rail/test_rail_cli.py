@@ -93,31 +93,31 @@ def test_a_bad_config_is_one_line(tmp_path, capsys):
 def test_ctrl_c_during_a_move_decelerates_and_keeps_the_position(config_file, capsys, monkeypatch):
     import os
     import signal
-    import threading
 
     import rig.cli.rail_cmd as rail_cmd
 
     opened = {}
-    ready = threading.Event()
     real_open = rail_cmd.open_devices
+    armed = []  # not while homing
 
     def open_and_share(*args, **kwargs):
         devices = real_open(*args, **kwargs)
         opened["devices"] = devices
-        ready.set()
-        return devices
+        step_pin = devices.bench.pin(devices.rail.config.pins.step)
+        follow = step_pin.observer
 
-    def press_ctrl_c():
-        if ready.wait(10) and opened["devices"].bench.carriage.wait_for_steps(200, timeout=10):
-            os.kill(os.getpid(), signal.SIGINT)
+        def press_ctrl_c_at_step_200(pin, level):  # in the stepping thread, at that step
+            follow(pin, level)
+            if level and armed and devices.bench.carriage.steps_seen == 200:
+                os.kill(os.getpid(), signal.SIGINT)
+
+        step_pin.observer = press_ctrl_c_at_step_200
+        return devices
 
     monkeypatch.setattr(rail_cmd, "open_devices", open_and_share)
     run(capsys, "rail", "home", "--sim", "--config", config_file)
-    ready.clear()
-    presser = threading.Thread(target=press_ctrl_c)
-    presser.start()
+    armed.append(True)  # the move opens a bench of its own: its steps count from 0
     code, _, err = run(capsys, "rail", "move", "45", "--sim", "--config", config_file)
-    presser.join()
     assert code == 130
     assert "stopped at" in err and "interrupted" in err
     carriage = opened["devices"].bench.carriage

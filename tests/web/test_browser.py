@@ -164,7 +164,18 @@ def fill_plan(page: Page, count: int, settle: float) -> None:
     page.check("#spacing-count")
     page.fill("#plan-count", str(count))
     page.fill("#plan-settle", str(settle))
-    expect(page.locator("#plan-frames")).to_have_text(f"{count} frames")
+    try:
+        expect(page.locator("#plan-frames")).to_have_text(f"{count} frames")
+    except AssertionError as exc:  # say what the page said was wrong
+        problems = page.locator("#plan-problems").inner_text()
+        raise AssertionError(f"plan check: {problems!r}; form: {plan_form(page)}") from exc
+
+
+def plan_form(page: Page) -> str:
+    return page.evaluate(
+        "() => [...document.querySelectorAll('#plan-form input')].map(i => `${i.id || i.name}="
+        "${i.type === 'radio' || i.type === 'checkbox' ? i.checked : i.value}`).join(' ')"
+    )
 
 
 def test_wrong_token_shows_the_error(page: Page) -> None:
@@ -389,6 +400,33 @@ def test_busy_message_when_jogging_during_a_stack(page: Page, daemon: Daemon) ->
     page.click("#run-resume")
     expect(page.locator("#run-state")).to_have_text("done", timeout=30_000)
     expect(page.locator("#run-frames")).to_have_text("Frame 12 of 12")
+
+
+def test_a_plan_check_the_rig_did_not_answer_is_asked_again(page: Page) -> None:
+    """A blip (Wi-Fi, a restart) during the live check must not leave "Can't run this
+    plan yet" on a plan nobody changed: the page says it is checking, and asks again."""
+    failed = []
+
+    def first_check_fails(route):  # type: ignore[no-untyped-def]
+        if not failed:
+            failed.append(route.request.url)
+            route.fulfill(status=503, json={"detail": "the rig is restarting"})
+        else:
+            route.continue_()
+
+    logged_in(page)
+    tab(page, "plan")
+    page.fill("#plan-start", "10")
+    page.fill("#plan-end", "12")
+    page.check("#spacing-count")
+    page.fill("#plan-count", "7")
+    expect(page.locator("#plan-frames")).to_have_text("7 frames")
+    page.route("**/api/plans/check", first_check_fails)
+    page.fill("#plan-count", "8")  # the one check that follows: the rig does not answer it
+    expect(page.locator("#plan-frames")).to_have_text("Checking the plan…")
+    expect(page.locator("#plan-problems")).to_contain_text("the rig is restarting")
+    expect(page.locator("#plan-frames")).to_have_text("8 frames")  # asked again by itself
+    assert len(failed) == 1
 
 
 def test_presets_and_schedules(page: Page) -> None:

@@ -9,6 +9,9 @@ import { $, $$, act, bytes, confirmDialog, duration, el, showError, toast } from
 
 const STORE_KEY = "macrorig.plan";
 const CHECK_DELAY_MS = 250;
+// A check the rig could not answer (Wi-Fi gone, rig busy restarting) is asked again: the
+// form must not say "can't run" for ever about a plan nobody has changed.
+const CHECK_RETRY_MS = 2000;
 
 let checkTimer = null;
 let checkSerial = 0;
@@ -189,7 +192,12 @@ async function check() {
     $("#plan-summary").classList.remove("bad");
   } catch (err) {
     if (serial !== checkSerial || err.status === 401) return;
-    $("#plan-frames").textContent = "Can't run this plan yet";
+    const transient = err.status === 0 || err.status === 429 || err.status >= 500;
+    if (transient) {
+      clearTimeout(checkTimer);
+      checkTimer = setTimeout(check, CHECK_RETRY_MS);
+    }
+    $("#plan-frames").textContent = transient ? "Checking the plan…" : "Can't run this plan yet";
     $("#plan-estimate").textContent = "";
     const problems = err.problems?.length ? err.problems : [err.detail];
     $("#plan-problems").replaceChildren(...problems.map((p) => el("li", {}, p)));

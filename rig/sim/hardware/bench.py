@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from rig.durable import write_json_atomic
+from rig.rail.pulses import SYSTEM_CLOCK, Clock
 from rig.sim.hardware.carriage import Carriage
 from rig.sim.hardware.led import BenchLed
 from rig.sim.hardware.pins import BenchPin, bench_pin_factory
@@ -40,7 +41,9 @@ class SimBench:
     real carriage, which stays where it was).
     """
 
-    def __init__(self, config: Config, *, state_path: Path | None = None) -> None:
+    def __init__(
+        self, config: Config, *, state_path: Path | None = None, clock: Clock = SYSTEM_CLOCK
+    ) -> None:
         self.config = config
         self._state_path = state_path
         self.pin_factory = bench_pin_factory()
@@ -55,6 +58,7 @@ class SimBench:
             limit_min=None if pins.limit_min is None else self.pin(pins.limit_min),
             limit_max=None if pins.limit_max is None else self.pin(pins.limit_max),
             start_steps=self._restore(rail.steps_per_mm, config.sim.start_mm),
+            clock=clock,
         )
 
     @property

@@ -15,11 +15,11 @@ wiring, travel) only from the same ``[rail]`` config as the real rail.
 from __future__ import annotations
 
 import threading
-import time
 from collections import deque
 from typing import TYPE_CHECKING
 
 from rig.rail.drivers import driver_timing
+from rig.rail.pulses import SYSTEM_CLOCK, Clock
 from rig.sim.hardware.pins import HISTORY, BenchPin
 
 if TYPE_CHECKING:
@@ -42,7 +42,9 @@ class Carriage:
         limit_min: BenchPin | None,
         limit_max: BenchPin | None,
         start_steps: int,
+        clock: Clock = SYSTEM_CLOCK,  # the one the rail's pulses are timed by
     ) -> None:
+        self._clock = clock
         self.steps_per_mm = rail.steps_per_mm
         self._invert = rail.invert_direction
         self._enable_level = not rail.enable_active_low
@@ -108,7 +110,7 @@ class Carriage:
     # -- pin observers (run in whichever thread changed the pin) ------------
 
     def _on_step(self, _pin: BenchPin, level: float) -> None:
-        now = time.perf_counter_ns()
+        now = self._clock.now_ns()
         timing = self._timing
         if not level:
             if self._step_rose_at is not None and now - self._step_rose_at < timing.min_high_ns:
@@ -140,7 +142,7 @@ class Carriage:
             self._wake_watchers()
 
     def _on_dir(self, _pin: BenchPin, _level: float) -> None:
-        self._dir_changed_at = time.perf_counter_ns()
+        self._dir_changed_at = self._clock.now_ns()
 
     def _on_enable(self, _pin: BenchPin, _level: float) -> None:
         with self._enable_changed:
