@@ -68,7 +68,14 @@ class Visit:
             self.console_errors.append(f"{message.text} ({message.location.get('url')})")
 
     def _failed(self, request: Request) -> None:
-        self.failed_requests.append(f"{request.method} {request.url}: {request.failure}")
+        # The page drops a preview stream itself (a new src when it reopens it, none when it
+        # leaves the Rig tab): Chromium calls that ERR_ABORTED.  A stream the rig broke
+        # fails otherwise (reset, empty response, an HTTP error).
+        dropped = (
+            "/api/camera/preview.mjpg" in request.url and request.failure == "net::ERR_ABORTED"
+        )
+        if not dropped:
+            self.failed_requests.append(f"{request.method} {request.url}: {request.failure}")
 
     def _response(self, response: Response) -> None:
         if response.status >= 400:
