@@ -3,12 +3,14 @@
 ``record`` keeps a few numbers and a coarse sharpness grid per frame as the stream sees
 it (the stream's one hook); ``series`` turns those records into per-frame curves (focus
 response, light, shift, magnification); ``assess`` is a pure function from them (and the
-plan, when known) to findings; ``report`` renders findings as JSON.
+plan, when known) to findings (``findings``): it runs the ``detectors``, one module per
+kind of finding, over a ``stack_view``; ``report`` renders findings as JSON.
 """
 
 from __future__ import annotations
 
-from stacker.health.assess import Box, Finding, Health, PlanInfo, assess
+from stacker.health.assess import assess
+from stacker.health.findings import Box, Finding, Health, PlanInfo
 from stacker.health.record import HealthRecorder
 from stacker.health.report import health_json, summary_json
 from stacker.health.series import build

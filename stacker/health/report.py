@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import asdict
 from typing import Any
 
-from stacker.health.assess import Finding, Health
+from stacker.health.findings import Finding, Health
 
 
 def finding_json(finding: Finding) -> dict[str, Any]:
