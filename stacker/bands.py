@@ -71,8 +71,13 @@ def to_fixed_ycc(rgb: np.ndarray, gain: float, bgr: bool) -> tuple[np.ndarray, n
         luma = np.rint(cv2.transform(img, m[:1])).astype(np.int16)
         chroma = np.rint(cv2.transform(img, m[1:])).astype(np.int16)
         return luma, chroma
-    img = rgb.astype(np.int16)
-    return cv2.transform(img, m[:1]), cv2.transform(img, m[1:])
+    # One 3×3 transform (OpenCV vectorises that case; a 1- or 2-row matrix takes a
+    # generic path ~10× slower), then the channels apart.
+    ycc = cv2.transform(rgb.astype(np.int16), m)
+    y = cv2.extractChannel(ycc, 0)
+    crcb = np.empty((*y.shape, 2), np.int16)
+    cv2.mixChannels([ycc], [crcb], [1, 0, 2, 1])
+    return y, crcb
 
 
 def _down(img: np.ndarray) -> np.ndarray:
