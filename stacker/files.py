@@ -93,7 +93,8 @@ def stack_files(
     check_frame_sizes(paths, max_pixels)
     stream = Stream(count=len(paths), reference=reference, options=options, bgr=True)
     with stream:
-        for i, _ in enumerate(stream.add_files(paths)):
+        for i, path in enumerate(paths):
+            stream.add_file(path)
             if progress:
                 progress(i + 1, len(paths))
         return stream.finish()

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import os
 import tempfile
-from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -66,17 +65,6 @@ class StackOptions:
     tile: int = 640
     workers: int = field(default_factory=default_workers)
     interpolation: Literal["cubic", "linear"] = "cubic"
-
-
-@dataclass
-class _Registered:
-    """A frame between registration and fusion (``frame``: a one-item list, emptied
-    when the frame is taken, so the pixels are not held any longer than needed)."""
-
-    index: int
-    frame: list[np.ndarray]
-    proxy: Proxy
-    source: str | os.PathLike[str] | None
 
 
 @dataclass(frozen=True)
@@ -154,46 +142,17 @@ class Stream:
     def add_file(self, path: str | os.PathLike[str], *, name: str | None = None) -> FrameReport:
         """Read ``path`` and add it; the stream drops the pixels as soon as it can, which
         keeps the peak lower than ``add`` when the caller would hold the array."""
-        return self._commit(self._register(*_read(path, self.bgr), path, name or Path(path).name))
+        from stacker.io import read_frame
 
-    def add_files(self, paths: Sequence[str | os.PathLike[str]]) -> Iterator[FrameReport]:
-        """Add files in order, yielding each one's report once it is added.
-
-        The next file is decoded (and its proxy made) on another thread while this one
-        is fused — decoding is most of the stack's serial part — but only once this one
-        is registered (registration's working set is the other large one), so at most
-        two frames are in memory; the frames before the reference are read back one at a
-        time when it comes.  The results are those of ``add_file``, frame for frame."""
-        if not paths:
-            return
-        with ThreadPoolExecutor(1, thread_name_prefix="stack-read") as reader:
-            ahead = reader.submit(_read, paths[0], self.bgr)
-            for i, path in enumerate(paths):
-                holder, proxy = ahead.result()
-                registered = self._register(holder, proxy, path, Path(path).name)
-                if i + 1 < len(paths):
-                    ahead = reader.submit(_read, paths[i + 1], self.bgr)
-                yield self._commit(registered)
-                del registered
+        return self._add([read_frame(path, bgr=self.bgr)], path, name or Path(path).name)
 
     def _add(
         self, holder: list[np.ndarray], source: str | os.PathLike[str] | None, name: str | None
     ) -> FrameReport:
-        return self._commit(self._register(holder, None, source, name))
-
-    def _register(
-        self,
-        holder: list[np.ndarray],
-        proxy: Proxy | None,
-        source: str | os.PathLike[str] | None,
-        name: str | None,
-    ) -> _Registered | FrameReport:
-        """The first half of adding a frame: checks, its link in the chain, the health
-        record; the frame's report when it is skipped."""
         frame = holder.pop()  # the only reference we keep, so it can be dropped early
         index = len(self.reports)
         self._check_frame(frame, index)
-        proxy = proxy or Proxy.from_frame(frame, self.bgr)
+        proxy = Proxy.from_frame(frame, self.bgr)
         report = FrameReport(index=index, status="deferred", name=name)
         if self.options.align:
             try:
@@ -207,14 +166,6 @@ class Stream:
         else:
             self.health.observe(index, proxy, None, name=name)
         self.reports.append(report)
-        return _Registered(index, [frame], proxy, source)
-
-    def _commit(self, registered: _Registered | FrameReport) -> FrameReport:
-        """The second half: defer the frame, or place and fuse it."""
-        if isinstance(registered, FrameReport):
-            return registered
-        index, proxy, source = registered.index, registered.proxy, registered.source
-        frame = registered.frame.pop()
         if index < self._reference:
             self._defer(index, frame, source)
         elif index == self._reference:
@@ -504,11 +455,3 @@ def _resolve_reference(reference: Reference, count: int | None) -> int:
     if reference == "middle":
         return count // 2
     raise StackError(f"unknown reference {reference!r} (use a frame number, first, middle or last)")
-
-
-def _read(path: str | os.PathLike[str], bgr: bool) -> tuple[list[np.ndarray], Proxy]:
-    """A file's frame (in a one-item list the stream empties) and its proxy."""
-    from stacker.io import read_frame  # local: io is not always needed
-
-    frame = read_frame(path, bgr=bgr)
-    return [frame], Proxy.from_frame(frame, bgr)
