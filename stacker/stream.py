@@ -28,7 +28,7 @@ import numpy as np
 
 from stacker import focus, geometry
 from stacker.align import Proxy, RegistrationError
-from stacker.bands import TILE_LEVELS, decompose_tile, fixed_ycc_to_rgb16, warp_tile
+from stacker.bands import TILE_LEVELS, decompose_tile, fixed_ycc_to_rgb8, warp_tile
 from stacker.chain import RegistrationChain
 from stacker.focus import DepthTracker
 from stacker.geometry import Matrix, Rect
@@ -212,9 +212,7 @@ class Stream:
         if self._pyramid is None or self._pyramid.frames == 0 or self._size is None:
             return None
         luma, chroma = self._pyramid.preview()
-        img = cv2.convertScaleAbs(
-            fixed_ycc_to_rgb16(luma, chroma.astype(np.float32), self.bgr), alpha=1.0 / 257.0
-        )
+        img = fixed_ycc_to_rgb8(luma, chroma.astype(np.float32), self.bgr)
         crop = self._crop()
         sx, sy = img.shape[1] / self._size[0], img.shape[0] / self._size[1]
         img = img[
