@@ -107,3 +107,31 @@ def test_tile_workers_run_with_opencv_single_threaded_and_the_result_is_unchange
     assert seen and set(seen) == {1}
     assert cv2.getNumThreads() == before
     assert np.array_equal(single, pooled)
+
+
+@pytest.mark.parametrize(("depth_map", "proxies"), [(False, 6), (True, 9)])
+def test_frames_read_back_after_the_reference_get_a_proxy_only_for_the_focus_map(
+    tmp_frames, monkeypatch, depth_map, proxies
+):
+    """Six frames, reference 3: every frame is registered once (six proxies); the three
+    before the reference are read back when it comes, and need a proxy again only when
+    the focus map (here the depth map) is measured on it."""
+    paths = tmp_frames("bench", 6)
+    from stacker import read_frame
+    from stacker.align import Proxy
+
+    made: list[int] = []
+    real = Proxy.from_frame.__func__  # type: ignore[attr-defined]
+
+    def counting(cls, frame, bgr=False):
+        made.append(1)
+        return real(cls, frame, bgr)
+
+    monkeypatch.setattr(Proxy, "from_frame", classmethod(counting))
+    stream = Stream(count=6, options=StackOptions(depth_map=depth_map))
+    for p in paths:
+        stream.add(read_frame(p), source=p)
+    result = stream.finish()
+    assert [f.status for f in result.frames] == ["fused"] * 6
+    assert len(made) == proxies
+    assert (result.depth is not None) == depth_map
