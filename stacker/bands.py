@@ -71,8 +71,13 @@ def to_fixed_ycc(rgb: np.ndarray, gain: float, bgr: bool) -> tuple[np.ndarray, n
         luma = np.rint(cv2.transform(img, m[:1])).astype(np.int16)
         chroma = np.rint(cv2.transform(img, m[1:])).astype(np.int16)
         return luma, chroma
-    img = rgb.astype(np.int16)
-    return cv2.transform(img, m[:1]), cv2.transform(img, m[1:])
+    # One 3×3 transform (OpenCV vectorises that case; a 1- or 2-row matrix takes a
+    # generic path ~10× slower), then the channels apart.
+    ycc = cv2.transform(rgb.astype(np.int16), m)
+    y = cv2.extractChannel(ycc, 0)
+    crcb = np.empty((*y.shape, 2), np.int16)
+    cv2.mixChannels([ycc], [crcb], [1, 0, 2, 1])
+    return y, crcb
 
 
 def _down(img: np.ndarray) -> np.ndarray:
@@ -123,14 +128,31 @@ def collapse(low: np.ndarray, bands: list[np.ndarray]) -> np.ndarray:
     return img
 
 
+# Rows: R, G, B from Y, Cr, Cb (chroma centred on 0), with the coefficients of OpenCV's
+# floating-point YCrCb → RGB conversion.
+_YCC_TO_RGB = np.array([[1.0, 1.403, 0.0], [1.0, -0.714, -0.344], [1.0, 0.0, 1.773]])
+
+
+def _fixed_ycc_to_float_rgb(luma: np.ndarray, chroma_full: np.ndarray, bgr: bool) -> np.ndarray:
+    """Fixed-point Y + full-resolution CrCb (float32) → float32 RGB (or BGR), 1.0 = full
+    scale, not clipped.  One 3×3 transform on the merged planes: assembling a YCrCb
+    image for cvtColor with numpy took three times as long as everything else."""
+    m = _YCC_TO_RGB / FULL_SCALE
+    ycc = cv2.merge([luma.astype(np.float32), chroma_full])
+    return cv2.transform(ycc, m[::-1] if bgr else m)
+
+
 def fixed_ycc_to_rgb16(luma: np.ndarray, chroma_full: np.ndarray, bgr: bool) -> np.ndarray:
     """Fixed-point Y + full-resolution CrCb → 16-bit RGB (or BGR)."""
-    inv = np.float32(1.0 / FULL_SCALE)
-    ycc = np.empty((*luma.shape, 3), dtype=np.float32)
-    ycc[..., 0] = luma * inv
-    ycc[..., 1:] = chroma_full * inv + np.float32(0.5)
-    rgb = cv2.cvtColor(ycc, cv2.COLOR_YCrCb2BGR if bgr else cv2.COLOR_YCrCb2RGB)
-    return _to_u16(rgb)
+    return _to_u16(_fixed_ycc_to_float_rgb(luma, chroma_full, bgr))
+
+
+def fixed_ycc_to_rgb8(luma: np.ndarray, chroma_full: np.ndarray, bgr: bool) -> np.ndarray:
+    """Fixed-point Y + full-resolution CrCb → 8-bit RGB (or BGR), rounded once: what a
+    JPEG is made of, without the 16-bit detour (within one code value of it)."""
+    rgb = _fixed_ycc_to_float_rgb(luma, chroma_full, bgr)
+    cv2.max(rgb, 0.0, dst=rgb)  # convertScaleAbs takes the absolute value
+    return cv2.convertScaleAbs(rgb, alpha=255.0)  # rounds and saturates at 255
 
 
 def _to_u16(img: np.ndarray) -> np.ndarray:

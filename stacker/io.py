@@ -180,7 +180,7 @@ class RowSource(Protocol):
 
     def rows16(self, y0: int, y1: int) -> np.ndarray: ...
 
-    def to_uint8(self) -> np.ndarray: ...
+    def to_uint8(self, bgr: bool | None = None) -> np.ndarray: ...
 
     def to_uint16(self) -> np.ndarray: ...
 
@@ -205,7 +205,10 @@ def write_image(
         if suffix in (".tif", ".tiff"):
             _write_tiff(tmp, image, bgr=bgr, exif=exif)
             return
-        out = image if isinstance(image, np.ndarray) else image.to_uint8()
+        if isinstance(image, np.ndarray):
+            out = image
+        else:  # straight in the channel order the encoder takes
+            out, bgr = image.to_uint8(bgr=True), True
         if suffix in (".jpg", ".jpeg") and out.dtype == np.uint16:
             out = cv2.convertScaleAbs(out, alpha=1.0 / 257.0)
         if out.ndim == 3 and not bgr:

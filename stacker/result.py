@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 import cv2
 import numpy as np
 
-from stacker.bands import fixed_ycc_to_rgb16
+from stacker.bands import fixed_ycc_to_rgb8, fixed_ycc_to_rgb16
 from stacker.compand import expand
 from stacker.geometry import Rect
 from stacker.health.record import HealthRecorder
@@ -45,15 +45,23 @@ class FusedImage:
 
     def rows16(self, y0: int, y1: int) -> np.ndarray:
         """Rows [y0, y1) of the output as uint16 H×W×3."""
+        return fixed_ycc_to_rgb16(*self._planes(y0, y1), self.bgr)
+
+    def rows8(self, y0: int, y1: int, bgr: bool | None = None) -> np.ndarray:
+        """Rows [y0, y1) of the output as uint8 H×W×3 (in ``bgr`` order if given)."""
+        return fixed_ycc_to_rgb8(*self._planes(y0, y1), self.bgr if bgr is None else bgr)
+
+    def _planes(self, y0: int, y1: int) -> tuple[np.ndarray, np.ndarray]:
+        """Rows [y0, y1): luma and full-resolution chroma (float32)."""
         c = self.crop
         top, bottom = c.y0 + y0, c.y0 + min(y1, c.height)
         half_rows = self._chroma_half.shape[0]
         c0, c1 = max(0, top // 2 - 2), min(half_rows, (bottom + 1) // 2 + 2)
         width = self._luma.shape[1]
         up = cv2.pyrUp(self._chroma_half[c0:c1], dstsize=(width, 2 * (c1 - c0)))
-        chroma = up[top - 2 * c0 : bottom - 2 * c0, c.x0 : c.x1].astype(np.float32)
-        chroma += expand(self._chroma_fine[top:bottom, c.x0 : c.x1])
-        return fixed_ycc_to_rgb16(self._luma[top:bottom, c.x0 : c.x1], chroma, self.bgr)
+        fine = expand(self._chroma_fine[top:bottom, c.x0 : c.x1])
+        chroma = cv2.add(up[top - 2 * c0 : bottom - 2 * c0, c.x0 : c.x1], fine, dtype=cv2.CV_32F)
+        return self._luma[top:bottom, c.x0 : c.x1], chroma
 
     def bands16(self) -> Iterator[tuple[int, np.ndarray]]:
         for y in range(0, self.crop.height, _BAND_ROWS):
@@ -65,14 +73,15 @@ class FusedImage:
             out[y : y + rows.shape[0]] = rows
         return out
 
-    def to_uint8(self) -> np.ndarray:
-        """8-bit rows, bands converted on every core: writing the result is what a
-        live stack waits for after its last frame."""
+    def to_uint8(self, bgr: bool | None = None) -> np.ndarray:
+        """8-bit rows (channels in ``bgr`` order if given, else the frames'), bands
+        converted on every core: writing the result is what a live stack waits for
+        after its last frame."""
         out = np.empty(self.shape, np.uint8)
 
         def convert(y: int) -> None:
-            rows = self.rows16(y, y + _BAND_ROWS)
-            out[y : y + rows.shape[0]] = cv2.convertScaleAbs(rows, alpha=1.0 / 257.0)
+            rows = self.rows8(y, y + _BAND_ROWS, bgr)
+            out[y : y + rows.shape[0]] = rows
 
         workers = min(4, os.cpu_count() or 1)
         with ThreadPoolExecutor(workers, thread_name_prefix="result") as pool:

@@ -28,7 +28,7 @@ import numpy as np
 
 from stacker import focus, geometry
 from stacker.align import Proxy, RegistrationError
-from stacker.bands import TILE_LEVELS, decompose_tile, fixed_ycc_to_rgb16, warp_tile
+from stacker.bands import TILE_LEVELS, decompose_tile, fixed_ycc_to_rgb8, warp_tile
 from stacker.chain import RegistrationChain
 from stacker.focus import DepthTracker
 from stacker.geometry import Matrix, Rect
@@ -37,6 +37,7 @@ from stacker.methods import DEFAULT_METHOD, METHOD_NAMES, METHODS, FusionMethod,
 from stacker.methods.base import FrameContext
 from stacker.pyramid import FusedPyramid
 from stacker.result import FusedImage, StackResult
+from stacker.threads import opencv_single_threaded
 from stacker.tiles import level_size, scale_rect, tile_grid
 
 Reference = int | Literal["first", "middle", "last"]
@@ -211,9 +212,7 @@ class Stream:
         if self._pyramid is None or self._pyramid.frames == 0 or self._size is None:
             return None
         luma, chroma = self._pyramid.preview()
-        img = cv2.convertScaleAbs(
-            fixed_ycc_to_rgb16(luma, chroma.astype(np.float32), self.bgr), alpha=1.0 / 257.0
-        )
+        img = fixed_ycc_to_rgb8(luma, chroma.astype(np.float32), self.bgr)
         crop = self._crop()
         sx, sy = img.shape[1] / self._size[0], img.shape[0] / self._size[1]
         img = img[
@@ -352,10 +351,10 @@ class Stream:
                 return
         del self._deferred[index]
         self._check_frame(frame, index)
-        self._fuse(index, frame, Proxy.from_frame(frame, self.bgr))
+        self._fuse(index, frame, None)  # its proxy only if the focus map needs it
 
     # -- fusion ------------------------------------------------------------------------
-    def _fuse(self, index: int, frame: np.ndarray, proxy: Proxy) -> None:
+    def _fuse(self, index: int, frame: np.ndarray, proxy: Proxy | None) -> None:
         assert self._size is not None
         warp, gain = self._chain.placed[index]
         is_identity = np.allclose(warp, geometry.identity(), atol=1e-9)
@@ -376,7 +375,7 @@ class Stream:
         wins = None
         if self._method.uses_focus or self.options.depth_map:
             measure = focus.measure(
-                proxy,
+                proxy or Proxy.from_frame(frame, self.bgr),
                 None if is_identity else warp,
                 gain,
                 self._size,
@@ -422,8 +421,9 @@ class Stream:
             for i in range(len(tiles)):
                 work(i)
         else:
-            for _ in self._pool.map(work, range(len(tiles))):
-                pass
+            with opencv_single_threaded():
+                for _ in self._pool.map(work, range(len(tiles))):
+                    pass
         pyramid.merge_coarse(low_luma, low_chroma, low_weight)
         method.end_frame()
 

@@ -16,6 +16,7 @@ import queue
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -26,7 +27,7 @@ import numpy as np
 from rig.durable import write_atomic
 from rig.job_files import PREVIEW_FILE, JobFiles
 from rig.plan import StackPlan
-from stacker import StackOptions, Stream
+from stacker import StackOptions, StackResult, Stream
 from stacker.files import report as stack_report
 from stacker.health import PlanInfo, check
 from stacker.health.report import finding_json
@@ -262,17 +263,22 @@ class StackWorker:
             write_atomic(self.files.path(PREVIEW_FILE), buf.tobytes())
 
     def _write(self, result: object) -> list[str]:
-        from stacker import StackResult
-
+        """Write the results.  The depth map does not need the fused image: it is encoded
+        and written on a second thread while the image is (a live stack waits for all of
+        this after its last frame)."""
         assert isinstance(result, StackResult)
         outputs = []
-        for fmt in self.plan.outputs:
-            name = f"result.{fmt}"
-            write_image(self.files.path(name), result.fused)
-            outputs.append(name)
-        if self.plan.depth_map and result.depth is not None:
-            write_image(self.files.path("depth.png"), result.depth)
-            outputs.append("depth.png")
+        with ThreadPoolExecutor(1, thread_name_prefix="stack-write") as beside:
+            depth = None
+            if self.plan.depth_map and result.depth is not None:
+                depth = beside.submit(write_image, self.files.path("depth.png"), result.depth)
+            for fmt in self.plan.outputs:
+                name = f"result.{fmt}"
+                write_image(self.files.path(name), result.fused)
+                outputs.append(name)
+            if depth is not None:
+                depth.result()
+                outputs.append("depth.png")
         paths = self._frame_paths or [self.files.dir / e.file for e in self.files.entries()]
         usable = paths if len(paths) == len(result.frames) else None
         content = stack_report(result, usable, self._plan_info())

@@ -70,3 +70,35 @@ def test_the_last_frame_is_fused_with_every_core_and_no_preview_follows_it(
     assert all(n < 3 for n, _ in calls[:-1])  # the stream's own set-up
     assert previews and max(previews) == 3  # none after the fourth frame
     assert files.path(PREVIEW_FILE).is_file()
+
+
+def test_the_depth_map_is_written_while_the_result_image_is(tmp_path: Path, monkeypatch):
+    """What a live stack waits for after its last frame: the depth map's encoding runs
+    beside the result's, not after it."""
+    stack = rendered("planes", count=4)
+    depth_started = threading.Event()
+    overlapped: list[bool] = []
+    real_write = stacking.write_image
+
+    def write(path, image, **kwargs):
+        if Path(path).name == "depth.png":
+            depth_started.set()
+        else:  # the result: only finishes once the depth map is under way
+            overlapped.append(depth_started.wait(timeout=30))
+        real_write(path, image, **kwargs)
+
+    monkeypatch.setattr(stacking, "write_image", write)
+    files = JobFiles(tmp_path, "live")
+    files.create()
+    plan = StackPlan(start_mm=10.0, end_mm=12.0, count=4, depth_map=True)
+    worker = StackWorker(plan, 4, files, nice=0)
+    worker.start()
+    for i, image in enumerate(stack.images):
+        path = tmp_path / f"frame_{i}.png"
+        cv2.imwrite(str(path), cv2.cvtColor(image, cv2.COLOR_RGB2BGR))
+        worker.submit(Ticket(i, path, image))
+    outputs = worker.finish(timeout=120)
+    assert outputs == ["result.jpg", "depth.png", "report.json"]
+    assert overlapped == [True]
+    assert cv2.imread(str(files.path("depth.png")), cv2.IMREAD_UNCHANGED).ndim == 2
+    assert files.path("report.json").is_file()
