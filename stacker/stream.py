@@ -38,7 +38,7 @@ from stacker.methods.base import FrameContext
 from stacker.pyramid import FusedPyramid
 from stacker.result import FusedImage, StackResult
 from stacker.threads import opencv_single_threaded
-from stacker.tiles import level_size, scale_rect, tile_grid
+from stacker.tiles import level_size, scale_rect, tile_grid, tile_phases
 
 Reference = int | Literal["first", "middle", "last"]
 
@@ -417,13 +417,16 @@ class Stream:
             low_chroma[rows, cols] = bands.chroma_low[inner]
             low_weight[rows, cols] = weight
 
+        phases = tile_phases(tiles, self.options.tile, margin)
         if self._pool is None:
-            for i in range(len(tiles)):
-                work(i)
+            for phase in phases:
+                for i in phase:
+                    work(i)
         else:
             with opencv_single_threaded():
-                for _ in self._pool.map(work, range(len(tiles))):
-                    pass
+                for phase in phases:  # a phase's tiles in parallel, the phases in order
+                    for _ in self._pool.map(work, phase):
+                        pass
         pyramid.merge_coarse(low_luma, low_chroma, low_weight)
         method.end_frame()
 

@@ -57,6 +57,22 @@ def tile_grid(size: tuple[int, int], tile: int, margin: int, align: int) -> list
     ]
 
 
+def tile_phases(tiles: list[Tile], tile: int, margin: int) -> list[list[int]]:
+    """The tiles' indices in phases whose tiles may run at the same time.
+
+    A tile reads the decision state of its whole outer area and writes that of its inner
+    area, so two tiles run together only when neither's margin reaches into the other's
+    inner area: tiles ``stride`` apart in both directions.  Phases run one after the
+    other, always in this order, so the result is the same however many threads run
+    them (and whichever finishes first)."""
+    stride = 1 + -(-margin // tile)
+    phases: dict[tuple[int, int], list[int]] = {}
+    for index, t in enumerate(tiles):
+        key = ((t.inner.y0 // tile) % stride, (t.inner.x0 // tile) % stride)
+        phases.setdefault(key, []).append(index)
+    return [phases[key] for key in sorted(phases)]
+
+
 def _origins(w: int, h: int, tile: int) -> Iterator[tuple[int, int]]:
     for y in range(0, h, tile):
         for x in range(0, w, tile):

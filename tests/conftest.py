@@ -8,6 +8,8 @@ Shared helpers live beside this file (``rig_support``, ``pi_support``, ``camera_
 
 from __future__ import annotations
 
+import signal
+
 import pytest
 from rig_support import running_rig
 
@@ -34,3 +36,12 @@ def rig(tmp_path):  # type: ignore[no-untyped-def]
     its own ``rig`` when it needs another)."""
     with running_rig(tmp_path) as r:
         yield r
+
+
+@pytest.fixture(autouse=True)
+def sigint_left_as_it_was():  # type: ignore[no-untyped-def]
+    """A test that leaves Ctrl-C handled otherwise breaks the Ctrl-C tests after it."""
+    before = signal.getsignal(signal.SIGINT)
+    yield
+    after = signal.getsignal(signal.SIGINT)
+    assert after is before, f"SIGINT is now handled by {after!r} (was {before!r})"

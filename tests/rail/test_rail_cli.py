@@ -91,10 +91,14 @@ def test_a_bad_config_is_one_line(tmp_path, capsys):
 
 @pytest.mark.slow
 def test_ctrl_c_during_a_move_decelerates_and_keeps_the_position(config_file, capsys, monkeypatch):
-    import os
     import signal
+    import threading
 
     import rig.cli.rail_cmd as rail_cmd
+
+    main_thread = threading.main_thread().ident
+    assert main_thread is not None
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # as in a terminal
 
     opened = {}
     real_open = rail_cmd.open_devices
@@ -109,7 +113,9 @@ def test_ctrl_c_during_a_move_decelerates_and_keeps_the_position(config_file, ca
         def press_ctrl_c_at_step_200(pin, level):  # in the stepping thread, at that step
             follow(pin, level)
             if level and armed and devices.bench.carriage.steps_seen == 200:
-                os.kill(os.getpid(), signal.SIGINT)
+                # To the main thread, where Python handles it (a process-directed kill
+                # may land in any thread of the test process).
+                signal.pthread_kill(main_thread, signal.SIGINT)
 
         step_pin.observer = press_ctrl_c_at_step_200
         return devices

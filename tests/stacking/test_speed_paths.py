@@ -17,6 +17,7 @@ from stacker.compand import _EXPAND_LUT, compand, expand
 from stacker.geometry import Rect
 from stacker.result import FusedImage
 from stacker.threads import opencv_single_threaded
+from stacker.tiles import tile_grid, tile_phases
 
 
 def _per_row_reference(rgb: np.ndarray, gain: float, bgr: bool) -> tuple[np.ndarray, np.ndarray]:
@@ -135,3 +136,25 @@ def test_frames_read_back_after_the_reference_get_a_proxy_only_for_the_focus_map
     assert [f.status for f in result.frames] == ["fused"] * 6
     assert len(made) == proxies
     assert (result.depth is not None) == depth_map
+
+
+@pytest.mark.parametrize(
+    ("size", "tile", "margin"),
+    [((470, 351), 128, 56), ((4056, 3040), 640, 80), ((1000, 700), 64, 96)],
+)
+def test_tiles_that_run_together_never_read_what_the_other_writes(size, tile, margin):
+    """A tile reads the decision state over its outer area and writes its inner area: in a
+    phase no tile's outer area may reach another's inner area, or the result depends on
+    which thread got there first (pooled fusion differed from single-threaded in 1 run
+    of 6 when all tiles ran at once)."""
+    tiles = tile_grid(size, tile, margin, 8)
+    phases = tile_phases(tiles, tile, margin)
+    assert sorted(i for phase in phases for i in phase) == list(range(len(tiles)))
+    for phase in phases:
+        for a in phase:
+            for b in phase:
+                if a != b:
+                    outer, inner = tiles[a].outer, tiles[b].inner
+                    apart_x = outer.x1 <= inner.x0 or inner.x1 <= outer.x0
+                    apart_y = outer.y1 <= inner.y0 or inner.y1 <= outer.y0
+                    assert apart_x or apart_y, (a, b)
