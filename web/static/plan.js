@@ -151,7 +151,8 @@ export function setMarks(marks, force = false) {
   let touched = false;
   for (const [which, id] of [["start", "#plan-start"], ["end", "#plan-end"]]) {
     if (marks[which] === undefined) continue;
-    if (force || $(id).value === "") {
+    // Never into the field being typed in: the status can arrive mid-keystroke ("12" + "12").
+    if (force || ($(id).value === "" && document.activeElement !== $(id))) {
       $(id).value = marks[which];
       touched = true;
     }
