@@ -57,7 +57,6 @@ class SoftwarePulser(StepPulser):
 
         step_on, step_off = self._step.on, self._step.off
         high_ns, low_ns = self.timing.min_high_ns, self.timing.min_low_ns
-        fell = 0  # when STEP last went low
         plan, plan_start = profile, 0  # the plan in force and the step it began at
         gaps: Iterator[int] = plan.intervals()
         emitted = late = 0
@@ -87,14 +86,13 @@ class SoftwarePulser(StepPulser):
                             break  # already at rest: that is where a stop ends
                         plan, plan_start = profile.from_rest(profile.steps - emitted), emitted
                         gaps = plan.intervals()
-                    # Re-base: never fire missed steps back-to-back; and the step that
-                    # follows a late one still gets the driver's low time.
-                    deadline = max(now, fell + low_ns)
+                    # Re-base: never fire missed steps back-to-back; and leave the driver
+                    # its low time (STEP may have fallen just now, at the end of the hiccup).
+                    deadline = now + low_ns
                     clock.wait_until(deadline)
             step_on()
             clock.wait_until(clock.now_ns() + high_ns)
             step_off()
-            fell = clock.now_ns()
             emitted += 1
             control.emitted = emitted
         stopped = emitted < profile.steps
