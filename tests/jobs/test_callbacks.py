@@ -56,12 +56,12 @@ class Receiver:
 
 def answer(status: int):  # type: ignore[no-untyped-def]
     def behave(receiver: Receiver, handler: BaseHTTPRequestHandler, body: dict) -> None:
+        if status < 500:  # recorded before the answer: the sender may look right after it
+            receiver.received.append(body)
+            receiver.arrived.set()
         handler.send_response(status)
         handler.send_header("Content-Length", "0")
         handler.end_headers()
-        if status < 500:
-            receiver.received.append(body)
-            receiver.arrived.set()
 
     return behave
 
@@ -76,9 +76,9 @@ def trickle(receiver: Receiver, handler: BaseHTTPRequestHandler, body: dict) -> 
             handler.wfile.flush()
         except OSError:  # the sender gave up on us
             return
-    handler.wfile.write(b"TTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n")
-    receiver.received.append(body)
+    receiver.received.append(body)  # before the answer, as in answer()
     receiver.arrived.set()
+    handler.wfile.write(b"TTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n")
 
 
 @pytest.fixture
