@@ -65,6 +65,15 @@ def parse_manifest(text: str) -> list[FrameEntry]:
     return [by_index[i] for i in sorted(by_index)]
 
 
+def parse_card(data: bytes) -> dict[str, Any] | None:
+    """A ``job.json``'s contents, or None if they are not a JSON object."""
+    try:
+        card = json.loads(data.decode("utf-8"))
+    except ValueError:  # not UTF-8 (UnicodeDecodeError is one) or not JSON
+        return None
+    return card if isinstance(card, dict) else None
+
+
 def encode(image: np.ndarray, fmt: str) -> bytes:
     """RGB uint8/uint16 → file bytes (OpenCV writes BGR)."""
     bgr = cv2.cvtColor(image, cv2.COLOR_RGB2BGR) if image.ndim == 3 else image
@@ -139,10 +148,9 @@ class JobFiles:
 
     def read_card(self) -> dict[str, Any] | None:
         try:
-            card = json.loads(self.path(CARD_FILE).read_text(encoding="utf-8"))
-        except (OSError, ValueError):
+            return parse_card(self.path(CARD_FILE).read_bytes())
+        except OSError:
             return None
-        return card if isinstance(card, dict) else None
 
     def write_json(self, name: str, data: Any) -> None:
         write_atomic(self.dir / name, (json.dumps(data, indent=1) + "\n").encode())

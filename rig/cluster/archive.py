@@ -26,7 +26,14 @@ from typing import Any
 from rig.cluster.resources import frame_pixels
 from rig.cluster.task import StackTask
 from rig.data_layout import DataLayout
-from rig.job_files import CARD_FILE, MANIFEST_FILE, RESTACK_FILE, RESULT_FILES, parse_manifest
+from rig.job_files import (
+    CARD_FILE,
+    MANIFEST_FILE,
+    RESTACK_FILE,
+    RESULT_FILES,
+    parse_card,
+    parse_manifest,
+)
 from stacker import DEFAULT_METHOD
 from stacker.io import INPUT_SUFFIXES
 
@@ -130,10 +137,10 @@ def _job_frames(fs: Any, folder: str) -> tuple[list[str], dict[str, Any]]:
 def _card_plan(fs: Any, folder: str) -> dict[str, Any] | None:
     """The plan in the folder's job.json, or None when it has no readable one."""
     try:
-        card = json.loads(fs.cat_file(f"{folder}/{CARD_FILE}").decode("utf-8"))
-    except (OSError, ValueError):  # missing, unreadable, not JSON (UnicodeError is one)
+        card = parse_card(fs.cat_file(f"{folder}/{CARD_FILE}"))
+    except OSError:  # missing or unreadable
         return None
-    plan = card.get("plan") if isinstance(card, dict) else None
+    plan = card.get("plan") if card is not None else None
     return plan if isinstance(plan, dict) else None
 
 

@@ -254,20 +254,23 @@ class Awb:
         return self.prev
 
     def enable_auto(self) -> None:
+        """awb.cpp Awb::enableAuto (ipa_base.cpp applyControls, AwbEnable true)."""
         self.manual = None
 
     def disable_auto(self) -> None:
-        """Freeze the most recent values as manual gains."""
+        """awb.cpp Awb::disableAuto: freeze the most recent values as manual gains."""
         self.manual = self.sync = self.prev
 
     def set_manual_gains(self, red: float, blue: float) -> None:
-        """Zero in either switches back to auto; otherwise adopted at once."""
+        """awb.cpp Awb::setManualGains: zero in either switches back to auto; otherwise
+        adopted at once (syncResults_ and prevSyncResults_)."""
         if red and blue:
             self.manual = self.sync = self.prev = (red, blue)
         else:
             self.manual = None
 
     def prepare(self) -> None:
+        """awb.cpp Awb::prepare: fetchAsyncResults, then the IIR filter."""
         if self.frame_count < AWB_STARTUP_FRAMES:
             self.frame_count += 1
         speed = 1.0 if self.frame_count < AWB_STARTUP_FRAMES else AWB_SPEED
@@ -281,6 +284,7 @@ class Awb:
         )
 
     def process(self) -> None:
+        """awb.cpp Awb::process: restartAsync every frame_period runs (or in startup)."""
         if self.frame_phase < AWB_FRAME_PERIOD:
             self.frame_phase += 1
         startup = self.frame_count < AWB_STARTUP_FRAMES
