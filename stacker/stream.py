@@ -19,6 +19,7 @@ from __future__ import annotations
 import os
 import tempfile
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Literal
@@ -147,6 +148,19 @@ class Stream:
         return self._add([read_frame(path, bgr=self.bgr)], path, name or Path(path).name)
 
     def _add(
+        self, holder: list[np.ndarray], source: str | os.PathLike[str] | None, name: str | None
+    ) -> FrameReport:
+        with self._cores():
+            return self._add_frame(holder, source, name)
+
+    def _cores(self) -> AbstractContextManager[object]:
+        """One worker means one core: a live stack leaves the other cores to the camera,
+        so OpenCV must not spread its own threads over them either (its registration and
+        warps would, by default).  With a pool, the tiles run OpenCV single-threaded and
+        the short serial steps may use every core."""
+        return opencv_single_threaded() if self._pool is None else nullcontext()
+
+    def _add_frame(
         self, holder: list[np.ndarray], source: str | os.PathLike[str] | None, name: str | None
     ) -> FrameReport:
         frame = holder.pop()  # the only reference we keep, so it can be dropped early

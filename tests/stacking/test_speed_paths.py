@@ -158,3 +158,34 @@ def test_tiles_that_run_together_never_read_what_the_other_writes(size, tile, ma
                     apart_x = outer.x1 <= inner.x0 or inner.x1 <= outer.x0
                     apart_y = outer.y1 <= inner.y0 or inner.y1 <= outer.y0
                     assert apart_x or apart_y, (a, b)
+
+
+def test_one_worker_keeps_opencv_on_one_core_for_the_whole_frame(monkeypatch):
+    """A live stack fuses with one worker so the camera keeps a core: OpenCV's own
+    threads must not spread registration or warps over that core either."""
+    stack = rendered("bench", count=3)
+    seen: dict[str, set[int]] = {"register": set(), "tiles": set()}
+    register = stream_module.RegistrationChain.add
+    decompose = stream_module.decompose_tile
+
+    def recording_register(self, *args, **kwargs):
+        seen["register"].add(cv2.getNumThreads())
+        return register(self, *args, **kwargs)
+
+    def recording_decompose(*args, **kwargs):
+        seen["tiles"].add(cv2.getNumThreads())
+        return decompose(*args, **kwargs)
+
+    monkeypatch.setattr(stream_module.RegistrationChain, "add", recording_register)
+    monkeypatch.setattr(stream_module, "decompose_tile", recording_decompose)
+    before = cv2.getNumThreads()
+    cv2.setNumThreads(4)  # as on a 4-core Pi, whatever this machine has
+    try:
+        stream = Stream(count=3, options=StackOptions(workers=1, tile=128))
+        for image in stack.images:
+            stream.add(image)
+            assert cv2.getNumThreads() == 4  # given back between frames
+        stream.finish()
+    finally:
+        cv2.setNumThreads(before)
+    assert seen == {"register": {1}, "tiles": {1}}
