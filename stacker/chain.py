@@ -15,6 +15,12 @@ one (thin subjects over flat, noisy backgrounds suffer first), so stacks of fewe
 Links form a tree rooted at the first frame.  Frames are placed from the reference
 outwards: forwards through a link when its template is placed, backwards (through the
 inverse) when the frame is placed and its template is not.
+
+The root has nothing before it to be checked against: a black, noisy or half-decoded
+first frame would take every later frame down with it.  So the root stays *unconfirmed*
+until a frame registers to it.  A frame that does not is held as the *challenger*, and
+the next frame decides between them: if it registers to the root, the challenger was the
+bad one; if only to the challenger, the root was, and the challenger becomes the root.
 """
 
 from __future__ import annotations
@@ -37,6 +43,8 @@ Placement = tuple[Matrix, float]
 _KEY_CHANGE = 3.0
 _LINKS = 32
 
+_ROOT_DROPPED = "does not register with the frames after it"
+
 
 @dataclass(frozen=True)
 class Link:
@@ -57,6 +65,24 @@ class _Keyframe:
     last_warp: Matrix | None = None  # to its latest follower: the next one's first guess
 
 
+@dataclass(frozen=True)
+class Step:
+    """What adding a frame did: its ``link`` (None for the root and a held frame),
+    whether it is ``held`` (not known yet to be usable), and the earlier frames it showed
+    to be unusable, with the reason."""
+
+    link: Link | None = None
+    held: bool = False
+    dropped: tuple[tuple[int, str], ...] = ()
+
+
+@dataclass
+class _Challenger:
+    index: int
+    proxy: Proxy
+    reason: str  # why it did not register to the root
+
+
 class RegistrationChain:
     def __init__(self, count: int | None = None) -> None:
         """``count``: the frames planned (None: unknown, every frame links to the last)."""
@@ -64,15 +90,54 @@ class RegistrationChain:
         self.links: dict[int, Link] = {}
         self.placed: dict[int, Placement] = {}
         self._key: _Keyframe | None = None
+        self._unconfirmed_root: int | None = None
+        self._challenger: _Challenger | None = None
 
-    def add(self, index: int, proxy: Proxy) -> Link | None:
-        """Register frame ``index`` to the keyframe (None for the first frame).  Raises
-        :class:`RegistrationError`, and the frame stays out of the chain."""
+    def give_up_pending(self) -> tuple[tuple[int, str], ...]:
+        """No frame will come to decide (the stack ends): the challenger is dropped, the
+        root kept as the frame that came first."""
+        challenger, self._challenger = self._challenger, None
+        self._unconfirmed_root = None
+        return () if challenger is None else ((challenger.index, challenger.reason),)
+
+    def add(self, index: int, proxy: Proxy) -> Step:
+        """Register frame ``index`` to the keyframe.  Raises :class:`RegistrationError`
+        when it does not register (once the root is confirmed), and the frame stays out of
+        the chain."""
         key = self._key
         if key is None:
             self._key = _Keyframe(index, proxy)
-            return None
-        reg = self._register_to_key(key, proxy)
+            self._unconfirmed_root = index
+            return Step(held=True)
+        if self._unconfirmed_root is None:
+            return Step(self._link(key, index, proxy, self._register_to_key(key, proxy)))
+        return self._add_while_unconfirmed(key, index, proxy)
+
+    def _add_while_unconfirmed(self, key: _Keyframe, index: int, proxy: Proxy) -> Step:
+        challenger = self._challenger
+        # However it goes, the challenger is done: dropped, or the root in its place.
+        dropped = () if challenger is None else ((challenger.index, challenger.reason),)
+        try:
+            reg = self._register_to_key(key, proxy)
+        except RegistrationError as exc:
+            if challenger is not None:
+                try:
+                    reg = register(challenger.proxy, proxy)
+                except RegistrationError:
+                    pass
+                else:  # the root was the odd one out: the challenger takes its place
+                    root = key.index
+                    self._key = _Keyframe(challenger.index, challenger.proxy)
+                    self._unconfirmed_root = self._challenger = None
+                    link = self._link(self._key, index, proxy, reg)
+                    return Step(link, dropped=((root, _ROOT_DROPPED),))
+            self._challenger = _Challenger(index, proxy, str(exc))
+            return Step(held=True, dropped=dropped)
+        self._unconfirmed_root = self._challenger = None
+        return Step(self._link(key, index, proxy, reg), dropped=dropped)
+
+    def _link(self, key: _Keyframe, index: int, proxy: Proxy, reg: Registration) -> Link:
+        """Record ``index``'s link to ``key``; the frame may become the next keyframe."""
         link = Link(key.index, reg.warp, reg.gain, reg.correlation)
         self.links[index] = link
         change = 1.0 - reg.correlation

@@ -8,6 +8,8 @@ never by the number of frames.
 The output geometry is the reference frame's (by default the middle one); when that frame
 cannot be used (it does not register: black, noise, half decoded; or it cannot be read)
 the next frame that can becomes the reference, so one bad frame never loses the stack.
+The first frame has nothing before it to be checked against: it is held until a frame
+registers to it (``stacker.chain``), and dropped if the frames after it agree without it.
 Frames that
 arrive before the reference are registered at once but fused only when the reference
 has arrived — re-read from ``source`` (the file the caller saved them to) or, without
@@ -30,7 +32,7 @@ import numpy as np
 from stacker import focus, geometry
 from stacker.align import Proxy, RegistrationError
 from stacker.bands import TILE_LEVELS, decompose_tile, fixed_ycc_to_rgb8, warp_tile
-from stacker.chain import RegistrationChain
+from stacker.chain import RegistrationChain, Step
 from stacker.focus import DepthTracker
 from stacker.geometry import Matrix, Rect
 from stacker.health.record import HealthRecorder
@@ -168,19 +170,20 @@ class Stream:
         self._check_frame(frame, index)
         proxy = Proxy.from_frame(frame, self.bgr)
         report = FrameReport(index=index, status="deferred", name=name)
+        step = Step()
         if self.options.align:
             try:
-                link = self._chain.add(index, proxy)
+                step = self._chain.add(index, proxy)
             except RegistrationError as exc:
                 self.health.observe(index, proxy, None, skipped=str(exc), name=name)
                 return self._skipped(report, str(exc))
-            if link is not None:
-                report = replace(report, correlation=link.correlation)
-            self.health.observe(index, proxy, link, name=name)
-        else:
-            self.health.observe(index, proxy, None, name=name)
+            if step.link is not None:
+                report = replace(report, correlation=step.link.correlation)
+        self.health.observe(index, proxy, step.link, name=name)
         self.reports.append(report)
-        if index < self._reference:
+        for dropped, reason in step.dropped:  # earlier frames this one showed to be bad
+            self._drop(dropped, reason)
+        if index < self._reference or step.held:
             self._defer(index, frame, source)
         elif index == self._reference:
             self._chain.place_identity(index)
@@ -188,6 +191,8 @@ class Stream:
             del frame  # before the deferred frames are read back
             self._fuse_deferred()
         else:
+            if self.reports[self._reference].status == "deferred":  # held until now
+                self._fuse_reference_from_disk()
             self._place_after(index)
             self._fuse(index, frame, proxy)
         return self.reports[index]
@@ -198,6 +203,21 @@ class Stream:
         return self._skipped(
             FrameReport(index=len(self.reports), status="deferred", name=name), reason
         )
+
+    def _drop(self, index: int, reason: str) -> None:
+        """A frame held back (not fused yet) turned out to be unusable."""
+        self._skip(index, reason)
+        self.health.mark_skipped(index, reason)
+        if index == self._reference:  # the next frame that is not skipped takes over
+            self._reference = next(
+                (r.index for r in self.reports[index + 1 :] if r.status != "skipped"),
+                len(self.reports),
+            )
+
+    def _fuse_reference_from_disk(self) -> None:
+        self._chain.place_identity(self._reference)
+        self._fuse_from_disk(self._reference)
+        self._fuse_deferred()
 
     def _skipped(self, report: FrameReport, reason: str) -> FrameReport:
         report = replace(report, status="skipped", reason=reason)
@@ -241,6 +261,10 @@ class Stream:
     def finish(self) -> StackResult:
         """Fuse what is pending and return the result; the stream is spent afterwards."""
         try:
+            for index, reason in self._chain.give_up_pending():
+                self._drop(index, reason)
+            if self._reference < len(self.reports) and self._reference in self._deferred:
+                self._fuse_reference_from_disk()  # the first frame, never confirmed
             if self._reference >= len(self.reports):
                 self._rebase_reference()
             if self._pyramid is None or self.fused < 2:

@@ -11,7 +11,7 @@ frame: a 1000-frame stack holds under 2 MB).  Nothing here decides anything:
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import cv2
 import numpy as np
@@ -76,6 +76,12 @@ class HealthRecorder:
                 light=cv2.resize(image, _grid(image), interpolation=cv2.INTER_AREA),
             )
         )
+
+    def mark_skipped(self, index: int, reason: str) -> None:
+        """A frame observed as usable turned out not to be (a later frame showed it)."""
+        for i, record in enumerate(self.frames):
+            if record.index == index:
+                self.frames[i] = replace(record, template=None, warp=None, skipped=reason)
 
 
 def detail_grid(image: np.ndarray, brightness: float) -> np.ndarray:

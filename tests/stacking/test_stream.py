@@ -111,8 +111,10 @@ def test_preview_grows_with_the_stack():
     stream = Stream(count=12, reference="first")
     assert stream.preview() is None
     stream.add(stack.images[0])
+    assert stream.preview() is None  # the first frame waits for one to register to it
+    stream.add(stack.images[1])
     first = stream.preview(max_width=200)
-    for image in stack.images[1:]:
+    for image in stack.images[2:]:
         stream.add(image)
     last = stream.preview(max_width=200)
     assert first is not None and last is not None
