@@ -5,6 +5,10 @@ showing the page in a frame and tricking taps onto the jog buttons (clickjacking
 page loads nothing but its own scripts and styles, so the rest of the policy allows only
 those (the images of the viewer and the zoom are ``blob:`` URLs).  The API docs page
 (Swagger UI) starts with an inline script: it gets only the framing rules.
+``Cross-Origin-Resource-Policy: same-origin`` keeps other sites from embedding the
+rig's images and preview stream in theirs: with a login the session cookie (SameSite)
+already does, but ``--no-auth`` has no cookie, and any page the photographer opens on the
+same computer could otherwise show (and time) what the rig serves on loopback.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ COMMON = {
     "X-Frame-Options": "DENY",
     "X-Content-Type-Options": "nosniff",
     "Referrer-Policy": "no-referrer",
+    "Cross-Origin-Resource-Policy": "same-origin",
 }
 
 

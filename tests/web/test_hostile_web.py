@@ -449,6 +449,18 @@ def test_every_answer_forbids_framing_and_sniffing(client, path):
     assert "frame-ancestors 'none'" in headers["content-security-policy"]
     assert headers["x-content-type-options"] == "nosniff"
     assert headers["referrer-policy"] == "no-referrer"
+    assert headers["cross-origin-resource-policy"] == "same-origin"  # no embedding elsewhere
+
+
+def test_without_a_login_other_sites_still_cannot_embed_what_the_rig_serves(rig):
+    """--no-auth has no SameSite cookie to keep a page on another site from showing
+    the rig's preview or results in an <img>: the browser is told not to."""
+    app = create_app(rig, Auth(token=TOKEN, enabled=False))
+    with TestClient(app, base_url="http://127.0.0.1:8000") as c:
+        for path in ("/api/status", "/api/camera/preview.jpg", "/"):
+            r = c.get(path)
+            assert r.status_code == 200, path
+            assert r.headers["cross-origin-resource-policy"] == "same-origin", path
 
 
 def test_the_page_may_load_only_its_own_scripts(client):
