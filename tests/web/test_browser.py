@@ -512,6 +512,52 @@ def test_hardware_error_and_low_disk_are_loud(page: Page) -> None:
     shot(page, "16-hardware-error")
 
 
+@pytest.mark.parametrize(
+    ("where", "said"),
+    [
+        ("here", "fusing the last frames…"),
+        ("tcp://lab.example:8786", "fusing the frames on the cluster tcp://lab.example:8786…"),
+        (
+            "here (the cluster tcp://lab.example:8786 cannot be reached)",
+            "fusing the last frames here (the cluster tcp://lab.example:8786 cannot be reached)…",
+        ),
+    ],
+)
+def test_the_run_screen_says_where_the_frames_are_fused(page: Page, where: str, said: str) -> None:
+    """A stack handed to a Dask cluster: the status names it (``stacked_on``) and so does
+    the page, also when the rig had to stack it itself after all."""
+    job = {
+        "id": "20261204-2300-bee",
+        "kind": "stack",
+        "name": "bee",
+        "state": "stacking",
+        "created": 1.0,
+        "started": 2.0,
+        "finished": None,
+        "frames_planned": 30,
+        "frames_done": 30,
+        "error": None,
+        "outputs": [],
+        "plan": {"start_mm": 10.0, "end_mm": 12.0, "count": 30},
+        "final": False,
+        "resumable": False,
+        "restackable": False,
+        "results": [],
+    }
+    progress = {"job_id": job["id"], "phase": "stacking", "frame": 30, "count": 30}
+    progress |= {"fused": 12, "eta_s": None, "preview": False, "stacked_on": where}
+
+    def stacking(route: Route) -> None:
+        status = route.fetch().json()
+        route.fulfill(json={**status, "job": job, "progress": progress})
+
+    page.route("**/api/status", stacking)
+    logged_in(page)
+    tab(page, "run")
+    expect(page.locator("#run-eta")).to_have_text(said)
+    expect(page.locator("#run-fused-count")).to_have_text("fused 12 of 30")
+
+
 def test_connection_lost_banner_then_back_logged_in_after_a_restart(
     browser: Browser, tmp_path: Path
 ) -> None:

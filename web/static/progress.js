@@ -103,7 +103,8 @@ export function onFrame(event) {
 
 export function onFused(event) {
   if (job?.id !== event.job_id) return;
-  progress = { ...progress, fused: event.fused, count: event.count, preview: event.preview };
+  const { fused, count, preview, stacked_on } = event;
+  progress = { ...progress, fused, count, preview, stacked_on };
   if (event.preview) loadFused(event.fused); // the job's preview.jpg exists from now on
   show();
 }
@@ -137,6 +138,14 @@ function nextFused() {
   }
 }
 
+// Where the frames are being fused: here, on a Dask cluster (its scheduler's address), or
+// here after all, with why the cluster was given up ("here (the cluster … is down)").
+function fusingWhere(where) {
+  if (!where || where === "here") return "fusing the last frames…";
+  if (where.startsWith("here")) return `fusing the last frames ${where}…`;
+  return `fusing the frames on the cluster ${where}…`;
+}
+
 function show() {
   const has = Boolean(job);
   $("#run-empty").hidden = has;
@@ -164,7 +173,7 @@ function show() {
   let eta = "";
   if (state === "queued") eta = "waiting to start";
   else if (state === "running") eta = progress?.eta_s != null ? `about ${duration(progress.eta_s)} left` : "starting…";
-  else if (state === "stacking") eta = "fusing the last frames…";
+  else if (state === "stacking") eta = fusingWhere(progress?.stacked_on);
   else if (job.started && job.finished) eta = `took ${duration(job.finished - job.started)}, finished ${clock(job.finished)}`;
   $("#run-eta").textContent = eta;
 
