@@ -9,9 +9,10 @@ and broadcast.  The LAN and the internet are fine; the config's allow-list
 The name is resolved here and *every* address it resolves to is checked, so odd
 spellings (``0x7f000001``, ``127.1``, ``[::ffff:127.0.0.1]``, ``LOCALHOST.``) fall to the
 same check as the plain ones.  :func:`vet_url` runs at submission (a clear refusal) and
-again right before each delivery, and :class:`Target` carries the vetted address so
-the request goes to exactly that address (no second lookup that DNS could answer
-differently).  Redirects are not followed.
+again right before each delivery, and :class:`Target` carries the vetted addresses so
+the request goes to exactly one of them (no second lookup that DNS could answer
+differently; the next one only when the first refuses the connection).  Redirects are
+not followed.
 """
 
 from __future__ import annotations
@@ -106,18 +107,27 @@ class AddressPolicy:
 
 @dataclass(frozen=True)
 class Target:
-    """A vetted URL: connect to ``address``, say ``host`` (Host header, TLS name)."""
+    """A vetted URL: connect to one of ``addresses`` (every one vetted, in the order the
+    resolver gave them), say ``host`` (Host header, TLS name)."""
 
     url: str
     host: str
-    address: str
+    addresses: tuple[str, ...]
 
-    def request_options(self) -> dict[str, Any]:
+    @property
+    def address(self) -> str:
+        return self.addresses[0]
+
+    def request_options(self, address: str | None = None) -> dict[str, Any]:
         """Keyword arguments for :meth:`httpx.Client.post` (from :func:`client`) that send
-        the request to the vetted address while the server still sees (and TLS still
-        verifies) the URL's own name."""
+        the request to a vetted address (the first unless given) while the server still
+        sees (and TLS still verifies) the URL's own name."""
+        if address is None:
+            address = self.address
+        elif address not in self.addresses:
+            raise ValueError(f"{address} is not one of the vetted addresses of {self.host}")
         original = httpx.URL(self.url)
-        pinned = original.copy_with(host=self.address)
+        pinned = original.copy_with(host=address)
         host_header = original.netloc.decode("ascii")
         extensions = {"sni_hostname": self.host} if original.scheme == "https" else {}
         return {"url": pinned, "headers": {"Host": host_header}, "extensions": extensions}
@@ -167,7 +177,7 @@ def vet_url(url: str, policy: AddressPolicy, *, what: str = "callback_url") -> T
                     "send requests there (list it in the config's [callbacks] allow if you "
                     "mean it)"
                 )
-    return Target(url, host, addresses[0])
+    return Target(url, host, tuple(addresses))
 
 
 def _reason(exc: BaseException) -> str:

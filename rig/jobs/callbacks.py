@@ -174,7 +174,7 @@ class CallbackSender:
             return
         try:
             async with asyncio.timeout(self.deadline_s):
-                response = await client.post(json=callback.payload, **target.request_options())
+                response = await self._post(client, target, callback.payload)
             status = response.status_code
             error = None if status < 500 else f"HTTP {status}"
         except TimeoutError:
@@ -182,6 +182,21 @@ class CallbackSender:
         except httpx.HTTPError as exc:
             error = str(exc) or type(exc).__name__
         self._record(callback, status, error, retry=True)
+
+    @staticmethod
+    async def _post(
+        client: httpx.AsyncClient, target: net_guard.Target, payload: dict[str, Any]
+    ) -> httpx.Response:
+        """POST to the first of the name's addresses that takes the connection: a
+        receiver named by IPv6 and IPv4 addresses is still reached from a rig without an
+        IPv6 route.  Only a refused or unreachable connection moves on (nothing was sent)."""
+        *others, last = target.addresses
+        for address in others:
+            try:
+                return await client.post(json=payload, **target.request_options(address))
+            except httpx.ConnectError as exc:
+                log.info("callback to %s: %s unreachable (%s)", target.host, address, exc)
+        return await client.post(json=payload, **target.request_options(last))
 
     def _record(
         self, callback: PendingCallback, status: int | None, error: str | None, *, retry: bool

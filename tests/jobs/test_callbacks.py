@@ -221,3 +221,23 @@ def test_a_job_interrupted_by_a_kill_sends_its_callback_at_the_next_start(tmp_pa
     with running_rig(tmp_path, ALLOW_LOCAL):
         assert hook.arrived.wait(WAIT_S)
     assert hook.received[0]["id"] == job.id and hook.received[0]["state"] == "interrupted"
+
+
+def test_a_name_with_an_unreachable_first_address_is_reached_on_the_next(store, receivers):
+    """A receiver named by two addresses (say IPv6 then IPv4, on a rig without an IPv6
+    route): the first refuses the connection, the callback goes to the second."""
+    good = receiver(receivers, answer(204))
+    port = good.server.server_address[1]  # nothing listens on 127.0.0.2 at this port
+    tried: list[str] = []
+
+    def resolve(host: str, _port: int) -> list[str]:
+        tried.append(host)
+        return ["127.0.0.2", "127.0.0.1"]
+
+    policy = AddressPolicy.of(["127.0.0.0/8"], resolve=resolve)
+    sender = CallbackSender(EventBus(), store, policy=policy, deadline_s=WAIT_S)
+    store.add_callback("job-1", f"http://hooks.lab:{port}/hook", {"id": "job-1"}, 0.0)
+    sender.deliver_due(now=0.0)
+    assert good.received == [{"id": "job-1"}]
+    record = store.callbacks("job-1")[0]
+    assert record["attempts"] == 1 and record["last_status"] == 204 and tried == ["hooks.lab"]

@@ -198,7 +198,7 @@ def test_a_redirect_is_not_followed(outbox, receiver):
 
 
 def test_the_pinned_request_keeps_the_name_for_tls():
-    target = net_guard.Target("https://hooks.lab:8443/x?y=1", "hooks.lab", "192.0.2.4")
+    target = net_guard.Target("https://hooks.lab:8443/x?y=1", "hooks.lab", ("192.0.2.4",))
     options = target.request_options()
     assert str(options["url"]) == "https://192.0.2.4:8443/x?y=1"
     assert options["headers"] == {"Host": "hooks.lab:8443"}
