@@ -3,8 +3,9 @@
 the finished, written result, against the time the stacker takes to fuse one frame.
 
 The rig's own stacking worker (``rig.jobs.stacking.StackWorker``, the default plan:
-JPEG result, depth map) is fed the cached 12 MP bench frames (``bench_scenes``) in
-memory, each as soon as the worker is done with the one before (plus ``--interval``
+JPEG result, depth map) is fed the cached 12 MP bench frames (``bench_scenes``) as the
+rig feeds it JPEG frames — by path, the worker decoding each one (from the page cache) —
+each as soon as the worker is done with the one before (plus ``--interval``
 seconds: the rig's settle and exposure), as on a rig whose camera the stacker keeps up
 with.  Frame time = the
 worker's own per-frame fusing time (a moving average) before the last frame; a live
@@ -29,7 +30,6 @@ from bench_scenes import DEFAULT_CACHE, ensure_rendered, subset_indices
 from rig.job_files import JobFiles
 from rig.jobs.stacking import StackWorker, Ticket
 from rig.plan import StackPlan
-from stacker.io import read_frame
 
 
 def one_run(frames: list[Path], interval: float | None) -> tuple[float, float]:
@@ -57,7 +57,6 @@ def one_run(frames: list[Path], interval: float | None) -> tuple[float, float]:
         worker.start()
         handed = 0.0
         for i, path in enumerate(frames):
-            image = read_frame(path)
             # A camera the stacker keeps up with: the frame before is fused when this one
             # comes (the frames before the reference are only registered).
             if i > 0 and not done.acquire(timeout=600):
@@ -65,8 +64,7 @@ def one_run(frames: list[Path], interval: float | None) -> tuple[float, float]:
             if interval:
                 time.sleep(interval)
             handed = time.monotonic()
-            worker.submit(Ticket(i, path, image))
-            del image
+            worker.submit(Ticket(i, path, None))
         worker.finish(timeout=600)
         return time.monotonic() - handed, frame_time[0]
 

@@ -2,9 +2,13 @@
 
 The capture loop hands each frame over and moves the rail on at once; this thread
 encodes and saves it (tmp → fsync → rename → manifest) and then gives it to the stacking
-worker — the pixels themselves when the worker is idle, otherwise just the file's path,
-so a slow stacker never makes memory grow.  At most ``depth`` frames wait here: if the
-disk is slower than the camera, the capture loop waits (no frame is ever dropped).
+worker — the pixels themselves when the worker is idle and the format keeps them
+exactly, otherwise just the file's path (read back from the page cache), so a slow
+stacker never makes memory grow.  A JPEG frame always goes by its path: the worker must
+see the frame as saved, or a stack's pixels (and its health check, which compares each
+frame with its neighbours) would depend on how busy the machine was, and a restack of the
+same frames would differ.  At most ``depth`` frames wait here: if the disk is slower
+than the camera, the capture loop waits (no frame is ever dropped).
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ from rig.job_files import FrameEntry, JobFiles
 from rig.jobs.stacking import Stacker, Ticket
 
 _STOP = object()
+LOSSLESS = frozenset({"png", "tif"})  # a file in these formats holds exactly the pixels
 
 
 @dataclass
@@ -86,5 +91,5 @@ class FrameWriter:
                 self._error = exc
                 continue
             if self._stacker is not None:
-                keep = item.image if self._stacker.idle else None
+                keep = item.image if self._fmt in LOSSLESS and self._stacker.idle else None
                 self._stacker.submit(Ticket(entry.index, self._files.dir / entry.file, keep))
