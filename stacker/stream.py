@@ -28,7 +28,7 @@ import numpy as np
 
 from stacker import focus, geometry
 from stacker.align import Proxy, RegistrationError
-from stacker.bands import TILE_LEVELS, decompose_tile, fixed_ycc_to_rgb8, warp_tile
+from stacker.bands import TILE_LEVELS, decompose_tile, fixed_ycc_to_rgb8, warped_ycc
 from stacker.chain import RegistrationChain
 from stacker.focus import DepthTracker
 from stacker.geometry import Matrix, Rect
@@ -408,7 +408,8 @@ class Stream:
 
         def work(tile_index: int) -> None:
             tile = tiles[tile_index]
-            bands = decompose_tile(warp_tile(frame, warp, tile.outer, interp), gain, self.bgr)
+            ycc = warped_ycc(frame, warp, tile.outer, interp, gain, self.bgr)
+            bands = decompose_tile(*ycc, gain)
             weight = pyramid.merge_tile(tile, bands, method.tile_weights(tile, bands, valid))
             low = scale_rect(tile.inner, TILE_LEVELS)
             inner = tile.inner_in_outer(TILE_LEVELS)
