@@ -146,9 +146,14 @@ def _up(img: np.ndarray, like: np.ndarray) -> np.ndarray:
     return cv2.pyrUp(img, dstsize=(like.shape[1], like.shape[0]))
 
 
-def laplacian_bands(gauss: list[np.ndarray]) -> list[np.ndarray]:
-    """Band k = Gaussian level k minus the expanded level k+1 (last Gaussian excluded)."""
-    return [cv2.subtract(g, _up(gauss[k + 1], g)) for k, g in enumerate(gauss[:-1])]
+def laplacian_bands(gauss: list[np.ndarray], overwrite: int = 0) -> list[np.ndarray]:
+    """Band k = Gaussian level k minus the expanded level k+1 (last Gaussian excluded).
+    The ``overwrite`` finest Gaussian levels become their bands in place (the caller
+    needs them no more): a tile's worth of memory less per worker."""
+    return [
+        cv2.subtract(g, _up(gauss[k + 1], g), dst=g if k < overwrite else None)
+        for k, g in enumerate(gauss[:-1])
+    ]
 
 
 def gaussian_levels(img: np.ndarray, levels: int) -> list[np.ndarray]:
@@ -159,12 +164,12 @@ def gaussian_levels(img: np.ndarray, levels: int) -> list[np.ndarray]:
 
 
 def decompose_tile(luma: np.ndarray, chroma_full: np.ndarray, gain: float) -> TileBands:
-    """Bands of one tile's fixed-point Y and full-resolution CrCb (:func:`warped_ycc`)."""
+    """Bands of one tile's fixed-point Y and full-resolution CrCb (:func:`warped_ycc`);
+    both arrays are consumed (their finest band is computed in their buffers)."""
     g_luma = gaussian_levels(luma, TILE_LEVELS)
-    # Chroma starts at level 1 (half resolution) and shares the luma level grids.
     g_chroma = gaussian_levels(chroma_full, TILE_LEVELS)
-    l_luma = laplacian_bands(g_luma)
-    l_chroma = laplacian_bands(g_chroma)
+    l_luma = laplacian_bands(g_luma, overwrite=1)  # level 1 stays: it is luma_half
+    l_chroma = laplacian_bands(g_chroma, overwrite=TILE_LEVELS)
     return TileBands(
         luma=l_luma,
         chroma=l_chroma,
