@@ -35,19 +35,73 @@ class TileBands:
     gain: float  # applied to the frame's values (full scale is FULL_SCALE × gain)
 
 
-def warp_tile(src: np.ndarray, warp: Matrix | None, outer: Rect, interpolation: int) -> np.ndarray:
-    """The outer tile of ``src`` seen through ``warp`` (output→source); a plain copy for
-    the reference frame so it is never resampled."""
+# Rows of the outer tile warped per call: the float temporaries stay well under the
+# allocator's mmap threshold (stacker.memory) and in cache.
+_WARP_ROWS = 128
+# Source pixels bicubic interpolation reads beyond the mapped point (and rounding).
+_CUBIC_REACH = 3
+
+
+def warped_ycc(
+    src: np.ndarray, warp: Matrix | None, outer: Rect, interpolation: int, gain: float, bgr: bool
+) -> tuple[np.ndarray, np.ndarray]:
+    """The outer tile of ``src`` seen through ``warp`` (output→source), as fixed-point
+    (Y, CrCb) like :func:`to_fixed_ycc`; the reference frame is never resampled.
+
+    The source is converted to floating-point Y/Cr/Cb first and resampled as floats:
+    OpenCV's float bicubic is about a third cheaper than its 8-bit one, and nothing is
+    rounded to 8 bits in between (both steps are linear, so the order does not matter).
+    Done in strips of rows, each converting only the source area its pixels map to."""
     if warp is None:
-        return src[outer.y0 : outer.y1, outer.x0 : outer.x1]
-    m = geometry.to_cv(warp @ geometry.translation(outer.x0, outer.y0))
-    return cv2.warpAffine(
-        src,
-        m,
-        (outer.width, outer.height),
-        flags=interpolation | cv2.WARP_INVERSE_MAP,
-        borderMode=cv2.BORDER_REFLECT101,
+        return to_fixed_ycc(src[outer.y0 : outer.y1, outer.x0 : outer.x1], gain, bgr)
+    m = _ycc_matrix(src.dtype, gain, bgr)
+    luma = np.empty((outer.height, outer.width), np.int16)
+    chroma = np.empty((outer.height, outer.width, 2), np.int16)
+    for r0 in range(0, outer.height, _WARP_ROWS):
+        r1 = min(outer.height, r0 + _WARP_ROWS)
+        strip = warp @ geometry.translation(outer.x0, outer.y0 + r0)
+        area = _source_area(strip, (outer.width, r1 - r0), (src.shape[1], src.shape[0]))
+        ycc = cv2.transform(src[area.y0 : area.y1, area.x0 : area.x1].astype(np.float32), m)
+        warped = cv2.warpAffine(
+            ycc,
+            geometry.to_cv(geometry.translation(-area.x0, -area.y0) @ strip),
+            (outer.width, r1 - r0),
+            flags=interpolation | cv2.WARP_INVERSE_MAP,
+            borderMode=cv2.BORDER_REFLECT101,
+        )
+        # numpy's rounding and cast: OpenCV's float → int16 with a scalar is 5× slower.
+        fixed = np.rint(warped, out=warped).astype(np.int16)
+        cv2.extractChannel(fixed, 0, dst=luma[r0:r1])
+        cv2.mixChannels([fixed], [chroma[r0:r1]], [1, 0, 2, 1])
+    return luma, chroma
+
+
+def _source_area(strip: Matrix, size: tuple[int, int], frame: tuple[int, int]) -> Rect:
+    """The part of a frame of ``frame`` = (width, height) that warping an output area of
+    ``size`` through ``strip`` reads, with BORDER_REFLECT101 giving what it gives on the
+    whole frame: where the area leaves the frame, it reaches to the frame's edge (the
+    mirror line) and over every pixel mirrored back."""
+    w, h = size
+    corners = strip[:2] @ np.array([[0, w - 1, 0, w - 1], [0, 0, h - 1, h - 1], [1, 1, 1, 1]])
+    (x0, x1), (y0, y1) = (
+        _mirrored_span(float(lo) - _CUBIC_REACH, float(hi) + _CUBIC_REACH, n)
+        for lo, hi, n in (
+            (corners[0].min(), corners[0].max(), frame[0]),
+            (corners[1].min(), corners[1].max(), frame[1]),
+        )
     )
+    return Rect(x0, y0, x1, y1)
+
+
+def _mirrored_span(lo: float, hi: float, n: int) -> tuple[int, int]:
+    """[start, stop) of the pixels 0..n-1 that coordinates lo..hi read under reflection
+    about pixels 0 and n-1 (one reflection: a tile never maps a frame away)."""
+    start, stop = int(np.floor(lo)), int(np.ceil(hi)) + 1
+    if start < 0:
+        stop, start = max(stop, -start + 1), 0
+    if stop > n:
+        start, stop = min(start, 2 * (n - 1) - stop + 1), n
+    return max(0, start), min(n, max(stop, start + 1))
 
 
 # Rows: Y, Cr, Cb from R, G, B (ITU-R BT.601, as OpenCV's YCrCb), chroma centred on 0.
@@ -56,16 +110,20 @@ _RGB_TO_YCC = np.array(
 )
 
 
+def _ycc_matrix(dtype: np.dtype, gain: float, bgr: bool) -> np.ndarray:
+    """3×3: frame values (RGB, or BGR) → fixed-point Y, Cr, Cb, ``gain`` applied."""
+    peak = 65535.0 if dtype == np.uint16 else 255.0
+    m = _RGB_TO_YCC * (gain * FULL_SCALE / peak)
+    return m[:, ::-1] if bgr else m
+
+
 def to_fixed_ycc(rgb: np.ndarray, gain: float, bgr: bool) -> tuple[np.ndarray, np.ndarray]:
     """(Y int16, CrCb int16 two-channel centred on 0) in fixed point, gain applied.
 
     A matrix multiply (cv2.transform, computed in floating point, rounded into int16):
     OpenCV's 8-bit YCrCb conversion would round every pixel by up to a code value before
     we could keep the fraction."""
-    peak = 65535.0 if rgb.dtype == np.uint16 else 255.0
-    m = _RGB_TO_YCC * (gain * FULL_SCALE / peak)
-    if bgr:
-        m = m[:, ::-1]
+    m = _ycc_matrix(rgb.dtype, gain, bgr)
     if rgb.dtype == np.uint16:  # int16 cannot hold it: go through floats
         img = rgb.astype(np.float32)
         luma = np.rint(cv2.transform(img, m[:1])).astype(np.int16)
@@ -88,9 +146,14 @@ def _up(img: np.ndarray, like: np.ndarray) -> np.ndarray:
     return cv2.pyrUp(img, dstsize=(like.shape[1], like.shape[0]))
 
 
-def laplacian_bands(gauss: list[np.ndarray]) -> list[np.ndarray]:
-    """Band k = Gaussian level k minus the expanded level k+1 (last Gaussian excluded)."""
-    return [cv2.subtract(g, _up(gauss[k + 1], g)) for k, g in enumerate(gauss[:-1])]
+def laplacian_bands(gauss: list[np.ndarray], overwrite: int = 0) -> list[np.ndarray]:
+    """Band k = Gaussian level k minus the expanded level k+1 (last Gaussian excluded).
+    The ``overwrite`` finest Gaussian levels become their bands in place (the caller
+    needs them no more): a tile's worth of memory less per worker."""
+    return [
+        cv2.subtract(g, _up(gauss[k + 1], g), dst=g if k < overwrite else None)
+        for k, g in enumerate(gauss[:-1])
+    ]
 
 
 def gaussian_levels(img: np.ndarray, levels: int) -> list[np.ndarray]:
@@ -100,13 +163,13 @@ def gaussian_levels(img: np.ndarray, levels: int) -> list[np.ndarray]:
     return out
 
 
-def decompose_tile(rgb: np.ndarray, gain: float, bgr: bool) -> TileBands:
-    luma, chroma_full = to_fixed_ycc(rgb, gain, bgr)
+def decompose_tile(luma: np.ndarray, chroma_full: np.ndarray, gain: float) -> TileBands:
+    """Bands of one tile's fixed-point Y and full-resolution CrCb (:func:`warped_ycc`);
+    both arrays are consumed (their finest band is computed in their buffers)."""
     g_luma = gaussian_levels(luma, TILE_LEVELS)
-    # Chroma starts at level 1 (half resolution) and shares the luma level grids.
     g_chroma = gaussian_levels(chroma_full, TILE_LEVELS)
-    l_luma = laplacian_bands(g_luma)
-    l_chroma = laplacian_bands(g_chroma)
+    l_luma = laplacian_bands(g_luma, overwrite=1)  # level 1 stays: it is luma_half
+    l_chroma = laplacian_bands(g_chroma, overwrite=TILE_LEVELS)
     return TileBands(
         luma=l_luma,
         chroma=l_chroma,

@@ -15,7 +15,9 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import functools
 import os
+from collections.abc import Callable
 
 _M_TRIM_THRESHOLD = -1
 _M_MMAP_THRESHOLD = -3
@@ -38,6 +40,29 @@ def limit_heap_fragmentation(
     ok = mallopt(_M_MMAP_THRESHOLD, mmap_threshold) == 1
     ok = mallopt(_M_ARENA_MAX, arenas) == 1 and ok
     return mallopt(_M_TRIM_THRESHOLD, trim_threshold) == 1 and ok
+
+
+def return_free_heap() -> None:
+    """Give the heap's free memory back to the kernel (glibc's malloc_trim; a no-op
+    elsewhere).  Called once a frame's tiles are merged: the workers' freed tile
+    temporaries would otherwise stay resident through the next frame's decoding and
+    registration, the peak (12 MP, 1024 px tiles: 287 → 273 MB measured; a few ms of
+    page faults a frame to fault them back in)."""
+    trim = _malloc_trim()
+    if trim is not None:
+        trim(0)
+
+
+@functools.cache
+def _malloc_trim() -> Callable[[int], int] | None:
+    name = ctypes.util.find_library("c")
+    try:
+        trim = ctypes.CDLL(name).malloc_trim if name else None
+    except (OSError, AttributeError):
+        return None
+    if trim is not None:
+        trim.argtypes = [ctypes.c_size_t]
+    return trim
 
 
 # The biggest frame ``macrorig stack`` takes, checked from the files' headers before any

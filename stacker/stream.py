@@ -31,17 +31,18 @@ import numpy as np
 
 from stacker import focus, geometry
 from stacker.align import Proxy, RegistrationError
-from stacker.bands import TILE_LEVELS, decompose_tile, fixed_ycc_to_rgb8, warp_tile
+from stacker.bands import TILE_LEVELS, decompose_tile, fixed_ycc_to_rgb8, warped_ycc
 from stacker.chain import RegistrationChain, Step
 from stacker.focus import DepthTracker
 from stacker.geometry import Matrix, Rect
 from stacker.health.record import HealthRecorder
+from stacker.memory import return_free_heap
 from stacker.methods import DEFAULT_METHOD, METHOD_NAMES, METHODS, FusionMethod, MethodName
 from stacker.methods.base import FrameContext
 from stacker.pyramid import FusedPyramid
 from stacker.result import FusedImage, StackResult
 from stacker.threads import opencv_single_threaded
-from stacker.tiles import level_size, scale_rect, tile_grid, tile_phases
+from stacker.tiles import level_size, pick_tile, scale_rect, tile_grid, tile_phases
 
 Reference = int | Literal["first", "middle", "last"]
 
@@ -65,7 +66,7 @@ class StackOptions:
     crop: bool = True  # crop to the area every fused frame covers
     depth_map: bool = False
     near_first: bool = True  # frame 0 is nearest the camera (depth map: near = bright)
-    tile: int = 640
+    tile: int | None = None  # px; None: by frame size (stacker.tiles.pick_tile)
     workers: int = field(default_factory=default_workers)
     interpolation: Literal["cubic", "linear"] = "cubic"
 
@@ -442,11 +443,17 @@ class Stream:
         low_weight = np.zeros((lh, lw), np.float32)
         interp = cv2.INTER_CUBIC if self.options.interpolation == "cubic" else cv2.INTER_LINEAR
         margin = -(-(method.reach + _PYRAMID_CONTEXT) // 8) * 8
-        tiles = tile_grid(self._size, self.options.tile, margin, 1 << TILE_LEVELS)
+        size = self.options.tile or pick_tile(
+            self._size, margin, 1 << TILE_LEVELS, default_workers()
+        )
+        tiles = tile_grid(self._size, size, margin, 1 << TILE_LEVELS)
 
         def work(tile_index: int) -> None:
             tile = tiles[tile_index]
-            bands = decompose_tile(warp_tile(frame, warp, tile.outer, interp), gain, self.bgr)
+            # No name for the Y/CrCb planes: decompose_tile turns them into bands in place.
+            bands = decompose_tile(
+                *warped_ycc(frame, warp, tile.outer, interp, gain, self.bgr), gain
+            )
             weight = pyramid.merge_tile(tile, bands, method.tile_weights(tile, bands, valid))
             low = scale_rect(tile.inner, TILE_LEVELS)
             inner = tile.inner_in_outer(TILE_LEVELS)
@@ -455,7 +462,7 @@ class Stream:
             low_chroma[rows, cols] = bands.chroma_low[inner]
             low_weight[rows, cols] = weight
 
-        phases = tile_phases(tiles, self.options.tile, margin)
+        phases = tile_phases(tiles, size, margin)
         if self._pool is None:
             for phase in phases:
                 for i in phase:
@@ -467,6 +474,7 @@ class Stream:
                         pass
         pyramid.merge_coarse(low_luma, low_chroma, low_weight)
         method.end_frame()
+        return_free_heap()
 
     def _crop(self) -> Rect:
         assert self._size is not None

@@ -73,6 +73,25 @@ def tile_phases(tiles: list[Tile], tile: int, margin: int) -> list[list[int]]:
     return [phases[key] for key in sorted(phases)]
 
 
+# Tile sizes tried, largest first: a larger tile recomputes less of its neighbours' margin
+# (12 MP, 80 px margin: 1.24× the frame's pixels at 1024 against 1.50× at 640, −7 % CPU
+# per frame) but holds more per worker (temporaries ~20 bytes a pixel of the outer tile).
+TILE_SIZES = (1024, 768, 640)
+
+
+def pick_tile(size: tuple[int, int], margin: int, align: int, parallel: int) -> int:
+    """The largest of :data:`TILE_SIZES` for which every phase has at least ``parallel``
+    tiles, so no worker waits on a phase's last tile; the smallest when none does.
+
+    ``parallel`` is the machine's, not a stream's worker count: the tiling must not
+    change with the workers or pooled fusion would differ from single-threaded."""
+    for tile in TILE_SIZES:
+        tiles = tile_grid(size, tile, margin, align)
+        if all(len(phase) >= parallel for phase in tile_phases(tiles, tile, margin)):
+            return tile
+    return TILE_SIZES[-1]
+
+
 def _origins(w: int, h: int, tile: int) -> Iterator[tuple[int, int]]:
     for y in range(0, h, tile):
         for x in range(0, w, tile):
