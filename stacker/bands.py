@@ -24,8 +24,9 @@ TILE_LEVELS = 3
 
 @dataclass
 class TileBands:
-    """Laplacian bands of one tile: ``luma[k]`` for k < TILE_LEVELS, ``chroma[k]`` for
-    1 ≤ k < TILE_LEVELS (index 0 unused), and the Gaussian level TILE_LEVELS of both."""
+    """Laplacian bands of one tile: ``luma[k]`` and ``chroma[k]`` for k < TILE_LEVELS
+    (chroma's finest band too: the fused pyramid keeps it, companded to int8), and the
+    Gaussian level TILE_LEVELS of both."""
 
     luma: list[np.ndarray]
     chroma: list[np.ndarray]

@@ -66,8 +66,8 @@ def _malloc_trim() -> Callable[[int], int] | None:
 
 
 # The biggest frame ``macrorig stack`` takes, checked from the files' headers before any
-# decoding: the stacker's working set is about 21 bytes per frame pixel (12 MP: 256 MB
-# peak, README), so what the computer has free over 24 bytes a pixel, and never more
+# decoding: the stacker's whole process peaks at about 23 bytes per frame pixel (12 MP:
+# 275–283 MB, README), so what the computer has free over 24 bytes a pixel, and never more
 # than 150 MP.  ``MACRORIG_MAX_PIXELS`` overrides it.
 BYTES_PER_PIXEL = 24
 MAX_PIXELS = 150_000_000
