@@ -82,6 +82,9 @@ class _Challenger:
     proxy: Proxy
     reason: str  # why it did not register to the root
 
+    def dropped(self) -> tuple[tuple[int, str], ...]:
+        return ((self.index, self.reason),)
+
 
 class RegistrationChain:
     def __init__(self, count: int | None = None) -> None:
@@ -98,7 +101,7 @@ class RegistrationChain:
         root kept as the frame that came first."""
         challenger, self._challenger = self._challenger, None
         self._unconfirmed_root = None
-        return () if challenger is None else ((challenger.index, challenger.reason),)
+        return () if challenger is None else challenger.dropped()
 
     def add(self, index: int, proxy: Proxy) -> Step:
         """Register frame ``index`` to the keyframe.  Raises :class:`RegistrationError`
@@ -116,7 +119,7 @@ class RegistrationChain:
     def _add_while_unconfirmed(self, key: _Keyframe, index: int, proxy: Proxy) -> Step:
         challenger = self._challenger
         # However it goes, the challenger is done: dropped, or the root in its place.
-        dropped = () if challenger is None else ((challenger.index, challenger.reason),)
+        dropped = () if challenger is None else challenger.dropped()
         try:
             reg = self._register_to_key(key, proxy)
         except RegistrationError as exc:
