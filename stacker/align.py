@@ -11,6 +11,7 @@ correlation tells a frame that cannot be registered from one that can.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from fractions import Fraction
 
 import cv2
 import numpy as np
@@ -129,17 +130,28 @@ class Proxy:
     @classmethod
     def from_frame(cls, frame: np.ndarray, bgr: bool = False) -> Proxy:
         h, w = frame.shape[:2]
-        code = cv2.COLOR_BGR2GRAY if bgr else cv2.COLOR_RGB2GRAY
-        scale = 1.0
-        while w * scale > PROXY_MAX_WIDTH:
-            scale /= 2
+        scale = proxy_scale(w)
         small = frame
-        if scale < 1.0:  # shrink before the grey conversion: no full-size temporary
+        if scale < 1:  # shrink before the grey conversion: no full-size temporary
             size = (round(w * scale), round(h * scale))
             small = cv2.resize(frame, size, interpolation=cv2.INTER_AREA)
-        grey = cv2.cvtColor(small, code) if small.ndim == 3 else small
+        code = cv2.COLOR_BGR2GRAY if bgr else cv2.COLOR_RGB2GRAY
+        return cls.from_grey(cv2.cvtColor(small, code) if small.ndim == 3 else small, (w, h))
+
+    @classmethod
+    def from_grey(cls, grey: np.ndarray, full_size: tuple[int, int]) -> Proxy:
+        """From 8- or 16-bit luma already at the proxy's size (``proxy_scale``)."""
         peak = 65535.0 if grey.dtype == np.uint16 else 255.0
-        return cls(grey.astype(np.float32) * np.float32(1.0 / peak), (w, h))
+        return cls(grey.astype(np.float32) * np.float32(1.0 / peak), full_size)
+
+
+def proxy_scale(width: int) -> Fraction:
+    """The proxy's size relative to a frame ``width`` px wide: halved until it is at most
+    PROXY_MAX_WIDTH wide."""
+    scale = Fraction(1)
+    while width * scale > PROXY_MAX_WIDTH:
+        scale /= 2
+    return scale
 
 
 def _similarity_about(params: np.ndarray, centre: np.ndarray) -> Matrix:
@@ -157,24 +169,25 @@ def _lk_level(
     h, w = template.image.shape
     border = 2
     sd = template.steepest_descent(border)
-    scratch = np.empty_like(sd)  # the weighted steepest descent, rewritten every iteration
     inner = (slice(border, h - border), slice(border, w - border))
-    t = template.image[inner].ravel()
-    t_mean = float(t.mean())
-    tc = t - np.float32(t_mean)
+    # Every per-pixel temporary is one proxy-sized float buffer, reused in place: the next
+    # frame is registered while the tile workers hold their own peak.
+    tc = np.ascontiguousarray(template.image[inner]).ravel()
+    t_mean = float(tc.mean())
+    np.subtract(tc, np.float32(t_mean), out=tc)
     t_var = float(tc @ tc)
+    to_inner = geometry.translation(border, border)  # warp straight into the inner area
     corr = 0.0
     for _ in range(iterations):
-        warped = cv2.warpAffine(
+        vc = cv2.warpAffine(
             image.image,
-            geometry.to_cv(warp),
-            (w, h),
+            geometry.to_cv(warp @ to_inner),
+            (w - 2 * border, h - 2 * border),
             flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
             borderMode=cv2.BORDER_REFLECT,
-        )
-        v = warped[inner].ravel()
-        v_mean = float(v.mean())
-        vc = v - np.float32(v_mean)
+        ).ravel()
+        v_mean = float(vc.mean())
+        np.subtract(vc, np.float32(v_mean), out=vc)
         cov = float(tc @ vc)
         v_var = float(vc @ vc)
         if v_var <= 1e-12 or t_var <= 1e-12:
@@ -183,16 +196,38 @@ def _lk_level(
         alpha = _contrast(t_var, v_var, cov)  # image ≈ alpha·template + beta
         if abs(alpha) < 1e-6:
             return warp, corr
-        error = vc * np.float32(1.0 / alpha) - tc
-        weighted = np.multiply(sd, _huber_weights(error), out=scratch)
-        hessian = (weighted @ sd.T).astype(np.float64)
-        delta = np.linalg.pinv(hessian) @ (weighted @ error).astype(np.float64)
+        error = np.multiply(vc, np.float32(1.0 / alpha), out=vc)
+        error -= tc
+        hessian, rhs = _normal_equations(sd, _huber_weights(error), error)
+        delta = np.linalg.pinv(hessian) @ rhs
         warp = warp @ np.linalg.inv(_similarity_about(delta, template.centre))
         # Converged when the update moves no pixel by more than 1/100 px (of the proxy:
         # 1/25 px at 12 MP); 1/500 cost 40 % more iterations for no measurable gain.
         if abs(delta[0]) * w + abs(delta[1]) * w + abs(delta[2]) + abs(delta[3]) < 1e-2:
             break
     return warp, corr
+
+
+# Pixels per block of the normal equations: the weighted steepest descent is a 1 MB
+# temporary instead of one the size of the proxy (12 MB at 12 MP), which would otherwise
+# coincide with the tile workers' peak when the next frame is registered during fusion.
+_BLOCK = 1 << 16
+
+
+def _normal_equations(
+    sd: np.ndarray, weights: np.ndarray, error: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Σ w·sd·sdᵀ (4×4) and Σ w·sd·error (4), accumulated block by block in float64."""
+    hessian = np.zeros((4, 4))
+    rhs = np.zeros(4)
+    scratch = np.empty((4, min(_BLOCK, sd.shape[1])), np.float32)
+    for b0 in range(0, sd.shape[1], _BLOCK):
+        block = slice(b0, b0 + _BLOCK)
+        part = sd[:, block]
+        weighted = np.multiply(part, weights[block], out=scratch[:, : part.shape[1]])
+        hessian += weighted @ part.T
+        rhs += weighted @ error[block]
+    return hessian, rhs
 
 
 def _contrast(t_var: float, v_var: float, cov: float) -> float:

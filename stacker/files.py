@@ -93,8 +93,7 @@ def stack_files(
     check_frame_sizes(paths, max_pixels)
     stream = Stream(count=len(paths), reference=reference, options=options, bgr=True)
     with stream:
-        for i, path in enumerate(paths):
-            stream.add_file(path)
+        for i, _ in enumerate(stream.add_files(paths)):
             if progress:
                 progress(i + 1, len(paths))
         return stream.finish()

@@ -37,6 +37,12 @@ def read_frame(path: str | os.PathLike[str], *, bgr: bool = False) -> np.ndarray
     p = Path(path)
     if p.suffix.lower() not in INPUT_SUFFIXES:
         raise ImageIOError(f"{p}: not a JPEG, PNG or TIFF file")
+    if p.suffix.lower() in (".jpg", ".jpeg"):
+        from stacker import jpeg  # libjpeg-turbo for plain JPEGs
+
+        data = read_bytes(p)
+        if jpeg.plain_size(data) is not None and (img := jpeg.decode(data, bgr=bgr)) is not None:
+            return img
     img = cv2.imread(str(p), cv2.IMREAD_ANYDEPTH | cv2.IMREAD_ANYCOLOR)
     if img is None:
         if not p.exists():
@@ -45,9 +51,26 @@ def read_frame(path: str | os.PathLike[str], *, bgr: bool = False) -> np.ndarray
     return _as_frame(img, p, bgr)
 
 
+def read_bytes(path: str | os.PathLike[str]) -> bytes:
+    """A frame file's contents (:class:`ImageIOError` says why they cannot be read)."""
+    try:
+        with open(path, "rb") as f:
+            return f.read()
+    except FileNotFoundError:
+        raise ImageIOError(f"{path}: no such file") from None
+    except IsADirectoryError:
+        raise ImageIOError(f"{path}: is a folder, not an image") from None
+    except OSError as exc:
+        raise ImageIOError(f"{path}: cannot be read ({exc.strerror or exc})") from None
+
+
 def decode_frame(data: bytes, name: str, *, bgr: bool = False) -> np.ndarray:
     """:func:`read_frame` for a file's bytes already in memory (read from a share or
     object storage); ``name`` is what messages call it."""
+    from stacker import jpeg  # libjpeg-turbo for plain JPEGs, OpenCV for the rest
+
+    if jpeg.plain_size(data) is not None and (img := jpeg.decode(data, bgr=bgr)) is not None:
+        return img
     img = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_ANYDEPTH | cv2.IMREAD_ANYCOLOR)
     if img is None:
         raise ImageIOError(f"{name}: cannot be decoded as an image")

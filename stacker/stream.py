@@ -14,25 +14,32 @@ Frames that
 arrive before the reference are registered at once but fused only when the reference
 has arrived — re-read from ``source`` (the file the caller saved them to) or, without
 one, from a temporary spill file — so nothing but a file path is held per frame.
+
+Frames given as files (``add_file``, ``add_files``) are registered from a reduced decode
+and decoded in full only to be fused (``stacker.encoded``).  ``add_files`` also overlaps
+the two: the next frame is read and registered on the caller's thread while this one is
+fused on a fusion thread (its tiles on the pool), with one frame in memory in full.
 """
 
 from __future__ import annotations
 
 import os
 import tempfile
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field, replace
-from pathlib import Path
+from pathlib import Path, PurePath
 from typing import Literal
 
 import cv2
 import numpy as np
 
 from stacker import focus, geometry
-from stacker.align import Proxy, RegistrationError
+from stacker.align import RegistrationError
 from stacker.bands import TILE_LEVELS, decompose_tile, fixed_ycc_to_rgb8, warped_ycc
 from stacker.chain import RegistrationChain, Step
+from stacker.encoded import OpenedFrame, open_frame, read_frame_file
 from stacker.focus import DepthTracker
 from stacker.geometry import Matrix, Rect
 from stacker.health.record import HealthRecorder
@@ -109,7 +116,7 @@ class Stream:
         self.reports: list[FrameReport] = []
         self.health = HealthRecorder()  # a few numbers per frame for the health check
         self._chain = RegistrationChain(count)
-        self._deferred: dict[int, Path] = {}
+        self._deferred: dict[int, Reopen] = {}
         self._size: tuple[int, int] | None = None
         self._dtype: np.dtype | None = None
         self._pyramid: FusedPyramid | None = None
@@ -119,6 +126,8 @@ class Stream:
         self._spill: tempfile.TemporaryDirectory[str] | None = None
         self._workers = 1
         self._pool: ThreadPoolExecutor | None = None
+        self._fuser: ThreadPoolExecutor | None = None  # add_files: one frame fused ahead
+        self._fusing: Future[None] | None = None
         self.use_workers(self.options.workers)
 
     # -- public ------------------------------------------------------------------------
@@ -141,20 +150,57 @@ class Stream:
 
         ``source``: a file holding the same pixels; frames before the reference are
         re-read from it instead of being spilled to a temporary file."""
-        return self._add([frame], source, name)
+        self._check_frame(frame, len(self.reports))
+        opened = OpenedFrame.of_pixels([frame], self.bgr)
+        del frame  # the opened frame holds the only reference, dropped once fused
+        reopen = None if source is None else _reopen_pixels(Path(source), self.bgr)
+        with self._cores():
+            report = self._add_frame(opened, reopen, name)
+            self._settle()
+        return report
 
     def add_file(self, path: str | os.PathLike[str], *, name: str | None = None) -> FrameReport:
-        """Read ``path`` and add it; the stream drops the pixels as soon as it can, which
-        keeps the peak lower than ``add`` when the caller would hold the array."""
-        from stacker.io import read_frame
-
-        return self._add([read_frame(path, bgr=self.bgr)], path, name or Path(path).name)
-
-    def _add(
-        self, holder: list[np.ndarray], source: str | os.PathLike[str] | None, name: str | None
-    ) -> FrameReport:
+        """Read ``path`` and add it.  A JPEG is registered from its reduced luma and decoded
+        in full only when it is fused (``stacker.encoded``): frames before the reference
+        are decoded once, and never held."""
         with self._cores():
-            return self._add_frame(holder, source, name)
+            report = self._add_path(path, name)
+            self._settle()
+        return report
+
+    def add_bytes(
+        self, data: bytes, *, name: str, source: str | os.PathLike[str] | None = None
+    ) -> FrameReport:
+        """:meth:`add_file` for a file's contents already in memory (from a share or object
+        storage); ``source``: a local copy to read it back from, else it is spilled."""
+        opened = open_frame(data, name, bgr=self.bgr)
+        del data
+        self._check_size(opened.size, opened.dtype, len(self.reports))
+        reopen = None if source is None else _reopen_file(Path(source), self.bgr)
+        with self._cores():
+            report = self._add_frame(opened, reopen, PurePath(name).name)
+            self._settle()
+        return report
+
+    def add_files(self, paths: Iterable[str | os.PathLike[str]]) -> Iterator[FrameReport]:
+        """:meth:`add_file` for each path in turn, yielding each frame's report as soon as
+        it is registered; with a pool, the next frame is read and registered while this
+        one is fused, so the tiles keep every core busy.  Only one frame is decoded in
+        full at a time (the next one's proxy comes from its reduced decode)."""
+        with self._cores():
+            try:
+                for path in paths:
+                    yield self._add_path(path, None, ahead=self._pool is not None)
+            finally:
+                self._settle()
+
+    def _add_path(
+        self, path: str | os.PathLike[str], name: str | None, *, ahead: bool = False
+    ) -> FrameReport:
+        opened = read_frame_file(path, bgr=self.bgr)
+        self._check_size(opened.size, opened.dtype, len(self.reports))
+        reopen = _reopen_file(Path(path), self.bgr)
+        return self._add_frame(opened, reopen, name or Path(path).name, ahead=ahead)
 
     def _cores(self) -> AbstractContextManager[object]:
         """One worker means one core: a live stack leaves the other cores to the camera,
@@ -164,12 +210,13 @@ class Stream:
         return opencv_single_threaded() if self._pool is None else nullcontext()
 
     def _add_frame(
-        self, holder: list[np.ndarray], source: str | os.PathLike[str] | None, name: str | None
+        self, opened: OpenedFrame, reopen: Reopen | None, name: str | None, *, ahead: bool = False
     ) -> FrameReport:
-        frame = holder.pop()  # the only reference we keep, so it can be dropped early
+        """Register the frame, then defer or fuse it; with ``ahead`` the fusion runs in the
+        background and this returns as soon as it has started."""
         index = len(self.reports)
-        self._check_frame(frame, index)
-        proxy = Proxy.from_frame(frame, self.bgr)
+        proxy = opened.proxy
+        assert proxy is not None
         report = FrameReport(index=index, status="deferred", name=name)
         step = Step()
         if self.options.align:
@@ -185,17 +232,17 @@ class Stream:
         for dropped, reason in step.dropped:  # earlier frames this one showed to be bad
             self._drop(dropped, reason)
         if index < self._reference or step.held:
-            self._defer(index, frame, source)
+            self._defer(index, opened, reopen)
         elif index == self._reference:
             self._chain.place_identity(index)
-            self._fuse(index, frame, proxy)
-            del frame  # before the deferred frames are read back
+            self._fuse(index, opened)
+            del opened  # before the deferred frames are read back
             self._fuse_deferred()
         else:
             if self.reports[self._reference].status == "deferred":  # held until now
                 self._fuse_reference_from_disk()
             self._place_after(index)
-            self._fuse(index, frame, proxy)
+            self._fuse(index, opened, ahead=ahead)
         return self.reports[index]
 
     def skip(self, reason: str, *, name: str | None = None) -> FrameReport:
@@ -233,6 +280,7 @@ class Stream:
         """Fuse the coming frames with this many threads: a live stack leaves a core to the
         camera, and takes it back for the last frame, so the result comes sooner."""
         workers = max(1, workers)
+        self._settle()
         if workers == self._workers and (self._pool is not None) == (workers > 1):
             return
         if self._pool is not None:
@@ -244,6 +292,7 @@ class Stream:
 
     def preview(self, max_width: int = 640) -> np.ndarray | None:
         """The fused image so far, small (uint8, frame channel order); None before any."""
+        self._settle()
         if self._pyramid is None or self._pyramid.frames == 0 or self._size is None:
             return None
         luma, chroma = self._pyramid.preview()
@@ -262,6 +311,7 @@ class Stream:
     def finish(self) -> StackResult:
         """Fuse what is pending and return the result; the stream is spent afterwards."""
         try:
+            self._settle()
             for index, reason in self._chain.give_up_pending():
                 self._drop(index, reason)
             if self._reference < len(self.reports) and self._reference in self._deferred:
@@ -292,6 +342,12 @@ class Stream:
             self.close()
 
     def close(self) -> None:
+        fusing, self._fusing = self._fusing, None
+        if fusing is not None:
+            fusing.exception()  # waits; an error is the caller's only through _settle
+        if self._fuser is not None:
+            self._fuser.shutdown(wait=True)
+            self._fuser = None
         if self._pool is not None:
             self._pool.shutdown(wait=True)
             self._pool = None
@@ -312,18 +368,20 @@ class Stream:
             raise StackError(f"frame {index}: expected an H×W×3 colour image, got shape {shape}")
         if frame.dtype not in (np.uint8, np.uint16):
             raise StackError(f"frame {index}: pixels must be 8- or 16-bit, got {frame.dtype}")
-        size = (frame.shape[1], frame.shape[0])
+        self._check_size((frame.shape[1], frame.shape[0]), frame.dtype, index)
+
+    def _check_size(self, size: tuple[int, int], dtype: np.dtype, index: int) -> None:
         if self._size is None:
             if min(size) < 32:
                 raise StackError(f"frame {index}: {size[0]}×{size[1]} is too small to stack")
-            self._size, self._dtype = size, frame.dtype
+            self._size, self._dtype = size, dtype
         elif size != self._size:
             raise StackError(
                 f"frame {index} is {size[0]}×{size[1]}, the first frame is "
                 f"{self._size[0]}×{self._size[1]}: all frames must be the same size"
             )
-        elif frame.dtype != self._dtype:
-            raise StackError(f"frame {index} is {frame.dtype}, the first frame is {self._dtype}")
+        elif dtype != self._dtype:
+            raise StackError(f"frame {index} is {dtype}, the first frame is {self._dtype}")
 
     def _place_after(self, index: int) -> None:
         if not self.options.align:
@@ -365,35 +423,33 @@ class Stream:
         self._deferred.pop(index, None)
         self.reports[index] = replace(self.reports[index], status="skipped", reason=reason)
 
-    def _defer(self, index: int, frame: np.ndarray, source: str | os.PathLike[str] | None) -> None:
-        if source is not None:
-            self._deferred[index] = Path(source)
-            return
-        if self._spill is None:
-            self._spill = tempfile.TemporaryDirectory(prefix="macrorig-stack-")
-        path = Path(self._spill.name) / f"{index:05d}.npy"
-        np.save(path, frame, allow_pickle=False)
-        self._deferred[index] = path
+    def _defer(self, index: int, opened: OpenedFrame, reopen: Reopen | None) -> None:
+        if reopen is None:  # no file holds these pixels: spill them
+            if self._spill is None:
+                self._spill = tempfile.TemporaryDirectory(prefix="macrorig-stack-")
+            path = Path(self._spill.name) / f"{index:05d}.npy"
+            np.save(path, opened.pixels(), allow_pickle=False)
+            reopen = _reopen_spilled(path, self.bgr)
+        self._deferred[index] = reopen
 
     def _fuse_from_disk(self, index: int) -> None:
-        path = self._deferred[index]
-        if path.suffix == ".npy":
-            frame = np.load(path, allow_pickle=False)
-            path.unlink(missing_ok=True)
-        else:
-            from stacker.io import ImageIOError, read_frame  # local: io is not always needed
-
-            try:
-                frame = read_frame(path, bgr=self.bgr)
-            except ImageIOError as exc:  # deleted or damaged since it was registered
-                self._skip(index, f"could not be read again: {exc}")
-                return
-        del self._deferred[index]
-        self._check_frame(frame, index)
-        self._fuse(index, frame, None)  # its proxy only if the focus map needs it
+        reopen = self._deferred.pop(index)
+        self._fuse(index, None, reopen=reopen)
 
     # -- fusion ------------------------------------------------------------------------
-    def _fuse(self, index: int, frame: np.ndarray, proxy: Proxy | None) -> None:
+    def _fuse(
+        self,
+        index: int,
+        opened: OpenedFrame | None,
+        *,
+        reopen: Reopen | None = None,
+        ahead: bool = False,
+    ) -> None:
+        """Fuse a placed frame: ``opened``, or read back through ``reopen``.  With
+        ``ahead`` the reading and merging run on the fusion thread; the state they touch
+        (pyramid, method, depth, coverage, this frame's report) is not read by anyone
+        before :meth:`_settle`."""
+        self._settle()
         assert self._size is not None
         warp, gain = self._chain.placed[index]
         is_identity = np.allclose(warp, geometry.identity(), atol=1e-9)
@@ -410,23 +466,61 @@ class Stream:
             self._method = METHODS[self.options.method](self._size)
             grid = level_size(self._size, focus.FOCUS_LEVEL)
             self._depth = DepthTracker((grid[1], grid[0]))
-        assert self._depth is not None and self._method is not None
+        self.reports[index] = replace(self.reports[index], status="fused", warp=warp, gain=gain)
+        placed = _Placed(index, None if is_identity else warp, gain, valid)
+        if ahead:
+            if self._fuser is None:
+                self._fuser = ThreadPoolExecutor(1, thread_name_prefix="fuse")
+            # Handed over in a list the job empties: the executor keeps its arguments
+            # until the job returns, and the frame's file must not live that long.
+            self._fusing = self._fuser.submit(self._merge_frame, placed, [opened], reopen)
+        else:
+            self._merge_frame(placed, [opened], reopen)
+
+    def _settle(self) -> None:
+        """Wait for the frame being fused in the background (its errors are raised here)."""
+        fusing, self._fusing = self._fusing, None
+        if fusing is not None:
+            fusing.result()
+
+    def _merge_frame(
+        self, placed: _Placed, handed: list[OpenedFrame | None], reopen: Reopen | None
+    ) -> None:
+        assert self._size is not None and self._depth is not None and self._method is not None
+        assert self._pyramid is not None
+        index = placed.index
+        opened = handed.pop()
+        needs_focus = self._method.uses_focus or self.options.depth_map
+        if opened is None:
+            assert reopen is not None
+            from stacker.io import ImageIOError  # local: io is not always needed
+
+            try:
+                opened = reopen(needs_focus)
+                frame = opened.pixels()
+            except ImageIOError as exc:  # deleted or damaged since it was registered
+                self._skip(index, f"could not be read again: {exc}")
+                return
+        else:
+            frame = opened.pixels()
+        self._check_frame(frame, index)
         wins = None
-        if self._method.uses_focus or self.options.depth_map:
+        if needs_focus:
+            assert opened.proxy is not None
             measure = focus.measure(
-                proxy or Proxy.from_frame(frame, self.bgr),
-                None if is_identity else warp,
-                gain,
+                opened.proxy,
+                placed.warp,
+                placed.gain,
                 self._size,
                 self._method.focus_sigma,
-                valid,
+                placed.valid,
             )
             wins = self._depth.update(measure, index)
+        del opened
         self._method.start_frame(FrameContext(wins, self._pyramid.low_luma()))
-        self._merge_tiles(frame, None if is_identity else warp, gain, valid)
+        self._merge_tiles(frame, placed.warp, placed.gain, placed.valid)
         whole = Rect(0, 0, *self._size)
-        self._coverage = (valid or whole).intersect(self._coverage or whole)
-        self.reports[index] = replace(self.reports[index], status="fused", warp=warp, gain=gain)
+        self._coverage = (placed.valid or whole).intersect(self._coverage or whole)
 
     def _merge_tiles(
         self,
@@ -502,3 +596,39 @@ def _resolve_reference(reference: Reference, count: int | None) -> int:
     if reference == "middle":
         return count // 2
     raise StackError(f"unknown reference {reference!r} (use a frame number, first, middle or last)")
+
+
+# Reads a deferred frame back: its pixels, and its proxy when the argument is True.
+Reopen = Callable[[bool], OpenedFrame]
+
+
+@dataclass(frozen=True)
+class _Placed:
+    """A frame on its way into the pyramid: reference pixel → frame pixel (None: the
+    reference itself), gain, and the output area it covers (None: all)."""
+
+    index: int
+    warp: Matrix | None
+    gain: float
+    valid: Rect | None
+
+
+def _reopen_file(path: Path, bgr: bool) -> Reopen:
+    """A frame added as its file: read back the same way, so it gets the same proxy."""
+    return lambda proxy: read_frame_file(path, bgr=bgr, proxy=proxy)
+
+
+def _reopen_pixels(path: Path, bgr: bool) -> Reopen:
+    """A frame added as pixels, with the file that holds them."""
+    from stacker.io import read_frame
+
+    return lambda proxy: OpenedFrame.of_pixels([read_frame(path, bgr=bgr)], bgr, proxy=proxy)
+
+
+def _reopen_spilled(path: Path, bgr: bool) -> Reopen:
+    def reopen(proxy: bool) -> OpenedFrame:
+        frame = np.load(path, allow_pickle=False)
+        path.unlink(missing_ok=True)
+        return OpenedFrame.of_pixels([frame], bgr, proxy=proxy)
+
+    return reopen

@@ -30,7 +30,7 @@ import cv2
 from rig.job_files import PREVIEW_FILE, RESTACK_FILE
 from stacker import DEFAULT_METHOD, ImageIOError, StackError, StackOptions, StackResult, Stream
 from stacker.files import report as stack_report
-from stacker.io import atomic_output, decode_frame, read_exif, write_image
+from stacker.io import atomic_output, read_exif, write_image
 from stacker.memory import limit_heap_fragmentation
 
 PREVIEW_WIDTH = 480
@@ -178,7 +178,6 @@ def _fuse(
             fs, path = url_to_fs(url)
             local = _is_local(fs)
             data = Path(path).read_bytes() if local else fs.cat_file(path)
-            name = PurePosixPath(path).name
             # Frames before the reference are read again once it is in; a frame on a
             # share or in object storage is kept on the worker's disk until then.
             source: Path | None = Path(path) if local else None
@@ -187,10 +186,8 @@ def _fuse(
                 source.write_bytes(data)
             if index == stream.reference and source is not None:
                 exif = read_exif(source)
-            frame = decode_frame(data, url, bgr=True)
+            stream.add_bytes(data, name=url, source=source)
             del data
-            stream.add(frame, source=source, name=name)
-            del frame
             if index > stream.reference and source is not None and not local:
                 source.unlink(missing_ok=True)
             per_frame = time.monotonic() - began

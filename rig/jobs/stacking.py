@@ -31,7 +31,7 @@ from stacker import StackOptions, StackResult, Stream
 from stacker.files import report as stack_report
 from stacker.health import PlanInfo, check
 from stacker.health.report import finding_json
-from stacker.io import ImageIOError, read_frame, write_image
+from stacker.io import ImageIOError, write_image
 from stacker.stream import default_workers
 
 log = logging.getLogger(__name__)
@@ -200,17 +200,18 @@ class StackWorker:
             assert isinstance(item, Ticket)
             started = time.monotonic()
             last = item.index == self._count - 1
+            if last:  # the capture is over: its core is free for the result
+                stream.use_workers(default_workers())
+            image, item.image = item.image, None
             try:
-                image = item.image if item.image is not None else read_frame(item.path)
+                if image is not None:  # lossless pixels, as the camera gave them
+                    stream.add(image, source=item.path)
+                else:  # as saved: registered as `macrorig stack` would (stacker.encoded)
+                    stream.add_file(item.path)
             except ImageIOError as exc:  # listed in the manifest, but gone or damaged
                 log.warning("frame %d skipped: %s", item.index, exc)
                 stream.skip(f"could not be read: {exc}", name=item.path.name)
-            else:
-                item.image = None
-                if last:  # the capture is over: its core is free for the result
-                    stream.use_workers(default_workers())
-                stream.add(image, source=item.path)
-                del image
+            del image
             self.fused += 1
             if item.index > stream.reference:  # one frame's work (the reference's add also
                 spent = time.monotonic() - started  # fuses every frame that came before it)
