@@ -184,20 +184,61 @@ class Stream:
 
     def add_files(self, paths: Iterable[str | os.PathLike[str]]) -> Iterator[FrameReport]:
         """:meth:`add_file` for each path in turn, yielding each frame's report as soon as
-        it is registered; with a pool, the next frame is read and registered while this
-        one is fused, so the tiles keep every core busy.  Only one frame is decoded in
-        full at a time (the next one's proxy comes from its reduced decode)."""
-        with self._cores():
+        it is registered.  With a pool, the next frame is read and registered while this
+        one is fused, so the tiles keep every core busy, and before the reference (when
+        frames are only registered) the next frame is read while this one registers.  Only
+        one frame is decoded in full at a time (the next one's proxy comes from its
+        reduced decode)."""
+        ahead = self._pool is not None
+        with self._cores(), ThreadPoolExecutor(1, thread_name_prefix="read") as reader:
             try:
-                for path in paths:
-                    yield self._add_path(path, None, ahead=self._pool is not None)
+                for path, opened in self._read_ahead(paths, reader if ahead else None):
+                    yield self._add_opened(path, opened.result(), None, ahead=ahead)
             finally:
                 self._settle()
+
+    def _read_ahead(
+        self, paths: Iterable[str | os.PathLike[str]], reader: ThreadPoolExecutor | None
+    ) -> Iterator[tuple[str | os.PathLike[str], Future[OpenedFrame]]]:
+        """Each path with its frame being read.  Frame k is read on ``reader`` while frame
+        k−1 is registered, if that comes before the reference and nothing is fused yet
+        (one core would idle); otherwise once frame k−1 is in — alongside a fusion, a
+        second frame's file and proxy would sit on the tiles' peak."""
+        pending: tuple[str | os.PathLike[str], Future[OpenedFrame]] | None = None
+        for k, path in enumerate(paths):
+            future = None
+            if pending is None:
+                future = self._read_now(path)
+            elif reader is not None and k - 1 < self._reference and self._pyramid is None:
+                future = reader.submit(read_frame_file, path, bgr=self.bgr)
+            if pending is not None:
+                yield pending
+            pending = (path, future or self._read_now(path))
+        if pending is not None:
+            yield pending
+
+    def _read_now(self, path: str | os.PathLike[str]) -> Future[OpenedFrame]:
+        """The frame read at once, as a finished future (an error kept for ``result()``)."""
+        future: Future[OpenedFrame] = Future()
+        try:
+            future.set_result(read_frame_file(path, bgr=self.bgr))
+        except BaseException as exc:
+            future.set_exception(exc)
+        return future
 
     def _add_path(
         self, path: str | os.PathLike[str], name: str | None, *, ahead: bool = False
     ) -> FrameReport:
-        opened = read_frame_file(path, bgr=self.bgr)
+        return self._add_opened(path, read_frame_file(path, bgr=self.bgr), name, ahead=ahead)
+
+    def _add_opened(
+        self,
+        path: str | os.PathLike[str],
+        opened: OpenedFrame,
+        name: str | None,
+        *,
+        ahead: bool = False,
+    ) -> FrameReport:
         self._check_size(opened.size, opened.dtype, len(self.reports))
         reopen = _reopen_file(Path(path), self.bgr)
         return self._add_frame(opened, reopen, name or Path(path).name, ahead=ahead)

@@ -14,6 +14,7 @@ import simplejpeg
 from PIL import Image
 
 from stacker import StackOptions, Stream
+from stacker import stream as stream_module
 from stacker.align import Proxy
 from stacker.chain import RegistrationChain
 from stacker.encoded import open_frame
@@ -183,3 +184,29 @@ def test_the_fusion_thread_ends_with_the_stream(tmp_frames):
     assert _fusion_threads(before)
     s.finish()
     assert not _fusion_threads(before)
+
+
+def test_before_the_reference_the_next_frame_is_read_while_this_one_registers(
+    tmp_frames, monkeypatch
+):
+    """Nothing is fused before the reference arrives: reading frame k alongside the
+    registration of frame k−1 keeps the idle core busy."""
+    paths = tmp_frames("bench", 6)  # reference 3
+    reading = {i: threading.Event() for i in range(6)}
+    overlapped: dict[int, bool] = {}
+    read, add = stream_module.read_frame_file, RegistrationChain.add
+
+    def read_file(path, **kwargs):  # type: ignore[no-untyped-def]
+        reading[paths.index(Path(path))].set()
+        return read(path, **kwargs)
+
+    def chain_add(self, index, proxy):  # type: ignore[no-untyped-def]
+        if index == 1:  # frame 2 must be on its way meanwhile, or never waits
+            overlapped[1] = reading[2].wait(timeout=20)
+        return add(self, index, proxy)
+
+    monkeypatch.setattr(stream_module, "read_frame_file", read_file)
+    monkeypatch.setattr(RegistrationChain, "add", chain_add)
+    result = stack_files(paths, options=StackOptions(workers=2))
+    assert overlapped == {1: True}
+    assert [f.status for f in result.frames] == ["fused"] * 6
