@@ -49,10 +49,20 @@ class OpenedFrame:
         )
 
 
-def open_frame(data: bytes, name: str, *, bgr: bool, proxy: bool = True) -> OpenedFrame:
+def open_frame(
+    data: bytes,
+    name: str,
+    *,
+    bgr: bool,
+    proxy: bool = True,
+    path: str | os.PathLike[str] | None = None,
+) -> OpenedFrame:
     """Open a frame file's bytes (``name`` is what messages call it), with its
     registration proxy unless ``proxy`` is False; raises
-    :class:`~stacker.io.ImageIOError` when they are not an image."""
+    :class:`~stacker.io.ImageIOError` when they are not an image.  ``path``: the file the
+    bytes came from; the full decode reads it again (from the page cache) rather than
+    holding the bytes until the frame is fused — alongside a fusion, they would sit on the
+    tiles' peak."""
     size = jpeg.plain_size(data)
     if size is not None:
         luma = jpeg.reduced_luma(data, size, proxy_scale(size[0])) if proxy else None
@@ -61,11 +71,20 @@ def open_frame(data: bytes, name: str, *, bgr: bool, proxy: bool = True) -> Open
                 size,
                 np.dtype(np.uint8),
                 None if luma is None else Proxy.from_grey(luma, size),
-                lambda: decode_frame(data, name, bgr=bgr),
+                _decoder(None if path is not None else data, path, name, bgr),
             )
     return OpenedFrame.of_pixels([decode_frame(data, name, bgr=bgr)], bgr, proxy=proxy)
 
 
+def _decoder(
+    data: bytes | None, path: str | os.PathLike[str] | None, name: str, bgr: bool
+) -> Callable[[], np.ndarray]:
+    if data is not None:
+        return lambda: decode_frame(data, name, bgr=bgr)
+    assert path is not None
+    return lambda: decode_frame(read_bytes(path), name, bgr=bgr)
+
+
 def read_frame_file(path: str | os.PathLike[str], *, bgr: bool, proxy: bool = True) -> OpenedFrame:
     """:func:`open_frame` for a file on disk."""
-    return open_frame(read_bytes(path), str(path), bgr=bgr, proxy=proxy)
+    return open_frame(read_bytes(path), str(path), bgr=bgr, proxy=proxy, path=path)

@@ -532,18 +532,16 @@ class Stream:
         index = placed.index
         opened = handed.pop()
         needs_focus = self._method.uses_focus or self.options.depth_map
-        if opened is None:
-            assert reopen is not None
-            from stacker.io import ImageIOError  # local: io is not always needed
+        from stacker.io import ImageIOError  # local: io is not always needed
 
-            try:
+        try:
+            if opened is None:
+                assert reopen is not None
                 opened = reopen(needs_focus)
-                frame = opened.pixels()
-            except ImageIOError as exc:  # deleted or damaged since it was registered
-                self._skip(index, f"could not be read again: {exc}")
-                return
-        else:
-            frame = opened.pixels()
+            frame = opened.pixels()  # a JPEG's file is read again for it
+        except ImageIOError as exc:  # deleted or damaged since it was registered
+            self._skip(index, f"could not be read again: {exc}")
+            return
         self._check_frame(frame, index)
         wins = None
         if needs_focus:

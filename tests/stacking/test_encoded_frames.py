@@ -210,3 +210,21 @@ def test_before_the_reference_the_next_frame_is_read_while_this_one_registers(
     result = stack_files(paths, options=StackOptions(workers=2))
     assert overlapped == {1: True}
     assert [f.status for f in result.frames] == ["fused"] * 6
+
+
+def test_a_frame_deleted_between_registration_and_fusion_is_skipped(tmp_frames, monkeypatch):
+    """After the reference a JPEG is read again to be fused (its bytes are not held):
+    gone by then, it is skipped with the reason, not the stack."""
+    paths = tmp_frames("bench", 7)
+    merge = Stream._merge_frame
+
+    def merge_frame(self, placed, handed, reopen):  # type: ignore[no-untyped-def]
+        if placed.index == 5:
+            paths[5].unlink()
+        return merge(self, placed, handed, reopen)
+
+    monkeypatch.setattr(Stream, "_merge_frame", merge_frame)
+    result = stack_files(paths, options=StackOptions(workers=2))
+    statuses = [f.status for f in result.frames]
+    assert statuses[5] == "skipped" and statuses.count("fused") == 6
+    assert "could not be read again" in (result.frames[5].reason or "")
