@@ -17,7 +17,8 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from dataclasses import dataclass
+from concurrent.futures import Executor
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -47,6 +48,16 @@ class OpenedFrame:
             Proxy.from_frame(frame, bgr) if proxy else None,
             holder.pop,
         )
+
+    def decoding_on(self, executor: Executor) -> OpenedFrame:
+        """The same frame, its full decode started on ``executor`` now (while it is
+        registered); the first ``pixels()`` waits for it."""
+        started = [executor.submit(self.pixels)]
+
+        def pixels() -> np.ndarray:
+            return started.pop().result() if started else self.pixels()
+
+        return replace(self, pixels=pixels)
 
 
 def open_frame(

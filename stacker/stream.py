@@ -162,9 +162,13 @@ class Stream:
     def add_file(self, path: str | os.PathLike[str], *, name: str | None = None) -> FrameReport:
         """Read ``path`` and add it.  A JPEG is registered from its reduced luma and decoded
         in full only when it is fused (``stacker.encoded``): frames before the reference
-        are decoded once, and never held."""
+        are decoded once, and never held.  With a pool (a live stack's last frame), a
+        frame fused at once is decoded on it while it registers."""
         with self._cores():
-            report = self._add_path(path, name)
+            opened = read_frame_file(path, bgr=self.bgr)
+            if self._pool is not None and len(self.reports) >= self._reference:
+                opened = opened.decoding_on(self._pool)
+            report = self._add_opened(path, opened, name)
             self._settle()
         return report
 
@@ -225,11 +229,6 @@ class Stream:
         except BaseException as exc:
             future.set_exception(exc)
         return future
-
-    def _add_path(
-        self, path: str | os.PathLike[str], name: str | None, *, ahead: bool = False
-    ) -> FrameReport:
-        return self._add_opened(path, read_frame_file(path, bgr=self.bgr), name, ahead=ahead)
 
     def _add_opened(
         self,

@@ -228,3 +228,33 @@ def test_a_frame_deleted_between_registration_and_fusion_is_skipped(tmp_frames, 
     statuses = [f.status for f in result.frames]
     assert statuses[5] == "skipped" and statuses.count("fused") == 6
     assert "could not be read again" in (result.frames[5].reason or "")
+
+
+def test_with_a_pool_add_file_decodes_a_frame_while_it_registers(tmp_frames, monkeypatch):
+    """A live stack's last frame gets every core: its full decode need not wait for its
+    registration."""
+    from stacker import encoded
+
+    paths = tmp_frames("bench", 4)  # reference 2
+    decoding = threading.Event()
+    overlapped: list[bool] = []
+    decode, add = encoded.decode_frame, RegistrationChain.add
+
+    def decode_frame(data, name, **kwargs):  # type: ignore[no-untyped-def]
+        if name == str(paths[3]):
+            decoding.set()
+        return decode(data, name, **kwargs)
+
+    def chain_add(self, index, proxy):  # type: ignore[no-untyped-def]
+        if index == 3:
+            overlapped.append(decoding.wait(timeout=20))
+        return add(self, index, proxy)
+
+    monkeypatch.setattr(encoded, "decode_frame", decode_frame)
+    monkeypatch.setattr(RegistrationChain, "add", chain_add)
+    with Stream(count=4, options=StackOptions(workers=2), bgr=True) as s:
+        for path in paths:
+            s.add_file(path)
+        result = s.finish()
+    assert overlapped == [True]
+    assert [f.status for f in result.frames] == ["fused"] * 4
