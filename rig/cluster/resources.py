@@ -4,9 +4,9 @@ Every worker declares the memory it gives to stacks (``--resources MEMORY=<bytes
 ``resources={"MEMORY": …}`` for a ``LocalCluster``); every stack task asks for its
 estimate, so the scheduler never runs more stacks on a worker at once than its memory
 holds, however many threads the worker has.  The stacker's working set does not grow
-with the number of frames (README, "How it works": 253–256 MB at 12 MP for 10 to 100
-frames), so the estimate is per pixel: about 300 MB per 12 MP, with a floor for the
-fixed costs (pyramid levels, tile buffers, the interpreter's share).
+with the number of frames, so the estimate is per pixel (``stacker.memory``: about
+300 MB per 12 MP), with a floor for the fixed costs (pyramid levels, tile buffers, the
+interpreter's share).
 """
 
 from __future__ import annotations
@@ -14,8 +14,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import IO, Any
 
+from stacker.memory import BYTES_PER_PIXEL
+
 MEMORY = "MEMORY"  # the resource's name, in bytes (the name Dask's documentation uses)
-BYTES_PER_PIXEL = 300e6 / 12e6  # 25 bytes: ~300 MB for a 12 MP stack
 FLOOR_BYTES = 64e6
 # A Dask worker process's own resident memory (interpreter, Dask, numpy, OpenCV) beside
 # its stacks: measured 367–372 MB peak for a worker running 12 MP stacks whose own share
