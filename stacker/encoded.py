@@ -29,8 +29,8 @@ from stacker.io import decode_frame, read_bytes
 
 @dataclass(frozen=True)
 class OpenedFrame:
-    """What the stream needs to register a frame; ``pixels()`` decodes it in full (each
-    call anew, so nobody holds the pixels longer than they use them)."""
+    """What the stream needs to register a frame, and ``pixels()``, its full pixels for
+    when it is fused (a file's decoded then; nothing holds them before or after)."""
 
     size: tuple[int, int]  # width, height
     dtype: np.dtype
@@ -90,10 +90,17 @@ def open_frame(
 def _decoder(
     data: bytes | None, path: str | os.PathLike[str] | None, name: str, bgr: bool
 ) -> Callable[[], np.ndarray]:
+    """The full decode of a plain JPEG (known to be one: its header is not read again),
+    from ``data`` or, when None, from the file at ``path`` read again."""
+
+    def decode(data: bytes) -> np.ndarray:
+        img = jpeg.decode(data, bgr=bgr)
+        return img if img is not None else decode_frame(data, name, bgr=bgr)
+
     if data is not None:
-        return lambda: decode_frame(data, name, bgr=bgr)
+        return lambda: decode(data)
     assert path is not None
-    return lambda: decode_frame(read_bytes(path), name, bgr=bgr)
+    return lambda: decode(read_bytes(path))
 
 
 def read_frame_file(path: str | os.PathLike[str], *, bgr: bool, proxy: bool = True) -> OpenedFrame:

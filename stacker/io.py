@@ -41,7 +41,7 @@ def read_frame(path: str | os.PathLike[str], *, bgr: bool = False) -> np.ndarray
         from stacker import jpeg  # libjpeg-turbo for plain JPEGs
 
         data = read_bytes(p)
-        if jpeg.plain_size(data) is not None and (img := jpeg.decode(data, bgr=bgr)) is not None:
+        if (img := jpeg.decode_if_plain(data, bgr=bgr)) is not None:
             return img
     img = cv2.imread(str(p), cv2.IMREAD_ANYDEPTH | cv2.IMREAD_ANYCOLOR)
     if img is None:
@@ -69,7 +69,7 @@ def decode_frame(data: bytes, name: str, *, bgr: bool = False) -> np.ndarray:
     object storage); ``name`` is what messages call it."""
     from stacker import jpeg  # libjpeg-turbo for plain JPEGs, OpenCV for the rest
 
-    if jpeg.plain_size(data) is not None and (img := jpeg.decode(data, bgr=bgr)) is not None:
+    if (img := jpeg.decode_if_plain(data, bgr=bgr)) is not None:
         return img
     img = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_ANYDEPTH | cv2.IMREAD_ANYCOLOR)
     if img is None:

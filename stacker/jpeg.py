@@ -45,6 +45,11 @@ def _upright(data: bytes) -> bool:
         return False  # OpenCV will judge it
 
 
+def decode_if_plain(data: bytes, *, bgr: bool) -> np.ndarray | None:
+    """:func:`decode` for any file's bytes: None unless it is a :func:`plain_size` JPEG."""
+    return decode(data, bgr=bgr) if plain_size(data) is not None else None
+
+
 def decode(data: bytes, *, bgr: bool) -> np.ndarray | None:
     """H×W×3 uint8 (RGB unless ``bgr``) of a :func:`plain_size` JPEG; None if it fails."""
     import simplejpeg

@@ -233,24 +233,25 @@ def test_a_frame_deleted_between_registration_and_fusion_is_skipped(tmp_frames, 
 def test_with_a_pool_add_file_decodes_a_frame_while_it_registers(tmp_frames, monkeypatch):
     """A live stack's last frame gets every core: its full decode need not wait for its
     registration."""
-    from stacker import encoded
+    from stacker import jpeg
 
     paths = tmp_frames("bench", 4)  # reference 2
+    last = paths[3].read_bytes()
     decoding = threading.Event()
     overlapped: list[bool] = []
-    decode, add = encoded.decode_frame, RegistrationChain.add
+    decode, add = jpeg.decode, RegistrationChain.add
 
-    def decode_frame(data, name, **kwargs):  # type: ignore[no-untyped-def]
-        if name == str(paths[3]):
+    def full_decode(data, **kwargs):  # type: ignore[no-untyped-def]
+        if data == last:
             decoding.set()
-        return decode(data, name, **kwargs)
+        return decode(data, **kwargs)
 
     def chain_add(self, index, proxy):  # type: ignore[no-untyped-def]
         if index == 3:
             overlapped.append(decoding.wait(timeout=20))
         return add(self, index, proxy)
 
-    monkeypatch.setattr(encoded, "decode_frame", decode_frame)
+    monkeypatch.setattr(jpeg, "decode", full_decode)
     monkeypatch.setattr(RegistrationChain, "add", chain_add)
     with Stream(count=4, options=StackOptions(workers=2), bgr=True) as s:
         for path in paths:
