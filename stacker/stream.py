@@ -43,6 +43,7 @@ from stacker.encoded import OpenedFrame, open_frame, read_frame_file
 from stacker.focus import DepthTracker
 from stacker.geometry import Matrix, Rect
 from stacker.health.record import HealthRecorder
+from stacker.io import ImageIOError, read_frame
 from stacker.memory import return_free_heap
 from stacker.methods import DEFAULT_METHOD, METHOD_NAMES, METHODS, FusionMethod, MethodName
 from stacker.methods.base import FrameContext
@@ -531,8 +532,6 @@ class Stream:
         index = placed.index
         opened = handed.pop()
         needs_focus = self._method.uses_focus or self.options.depth_map
-        from stacker.io import ImageIOError  # local: io is not always needed
-
         try:
             if opened is None:
                 assert reopen is not None
@@ -658,8 +657,6 @@ def _reopen_file(path: Path, bgr: bool) -> Reopen:
 
 def _reopen_pixels(path: Path, bgr: bool) -> Reopen:
     """A frame added as pixels, with the file that holds them."""
-    from stacker.io import read_frame
-
     return lambda proxy: OpenedFrame.of_pixels([read_frame(path, bgr=bgr)], bgr, proxy=proxy)
 
 
