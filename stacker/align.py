@@ -63,31 +63,54 @@ class _Level:
         self.image = cv2.GaussianBlur(image, (0, 0), _PRESMOOTH)
         h, w = image.shape
         self.centre = np.array([(w - 1) / 2.0, (h - 1) / 2.0])
-        self._steepest: np.ndarray | None = None
+        self._gradients: _Gradients | None = None
 
-    def steepest_descent(self, border: int) -> np.ndarray:
-        """Per-pixel Jacobian of the image w.r.t. the similarity parameters (a, b, tx, ty),
-        one row per parameter (rows keep the per-iteration weighting contiguous)."""
-        if self._steepest is None:
+    def gradients(self, border: int) -> _Gradients:
+        if self._gradients is None:
             img = self.image
             h, w = img.shape
-            gx = cv2.Sobel(img, cv2.CV_32F, 1, 0, ksize=3, scale=0.125)
-            gy = cv2.Sobel(img, cv2.CV_32F, 0, 1, ksize=3, scale=0.125)
-            xs = (np.arange(w, dtype=np.float32) - np.float32(self.centre[0]))[None, :]
-            ys = (np.arange(h, dtype=np.float32) - np.float32(self.centre[1]))[:, None]
             inner = (slice(border, h - border), slice(border, w - border))
-            gx, gy = gx[inner], gy[inner]
-            xs, ys = xs[:, border : w - border], ys[border : h - border, :]
-            sd = np.empty((4, gx.size), dtype=np.float32)
-            sd[0] = (gx * xs + gy * ys).ravel()
-            sd[1] = (gy * xs - gx * ys).ravel()
-            sd[2] = gx.ravel()
-            sd[3] = gy.ravel()
-            self._steepest = sd
-        return self._steepest
+            gx = cv2.Sobel(img, cv2.CV_32F, 1, 0, ksize=3, scale=0.125)[inner]
+            gy = cv2.Sobel(img, cv2.CV_32F, 0, 1, ksize=3, scale=0.125)[inner]
+            xs = np.arange(w, dtype=np.float32) - np.float32(self.centre[0])
+            ys = np.arange(h, dtype=np.float32) - np.float32(self.centre[1])
+            self._gradients = _Gradients(
+                np.ascontiguousarray(gx),
+                np.ascontiguousarray(gy),
+                xs[None, border : w - border],
+                ys[border : h - border, None],
+            )
+        return self._gradients
 
     def forget(self) -> None:
-        self._steepest = None
+        self._gradients = None
+
+
+@dataclass(frozen=True)
+class _Gradients:
+    """A template level's gradients over its inner area and the pixels' coordinates about
+    its centre: the steepest-descent images are built from them a block of rows at a
+    time (all four at once would be four floats a pixel, 12 MB at 12 MP, held while the
+    next frame is registered beside the tile workers' peak)."""
+
+    gx: np.ndarray  # rows × cols, float32
+    gy: np.ndarray
+    xs: np.ndarray  # 1 × cols
+    ys: np.ndarray  # rows × 1
+
+    def steepest_descent(self, r0: int, r1: int, out: np.ndarray) -> np.ndarray:
+        """Rows r0:r1's Jacobian w.r.t. the similarity parameters (a, b, tx, ty), one row
+        per parameter, written into ``out`` (4 × at least that many pixels)."""
+        gx, gy, ys = self.gx[r0:r1], self.gy[r0:r1], self.ys[r0:r1]
+        sd = out[:, : gx.size]
+        a, b = sd[0].reshape(gx.shape), sd[1].reshape(gx.shape)
+        np.multiply(gx, self.xs, out=a)
+        a += gy * ys
+        np.multiply(gy, self.xs, out=b)
+        b -= gx * ys
+        sd[2] = gx.ravel()
+        sd[3] = gy.ravel()
+        return sd
 
 
 class Proxy:
@@ -168,7 +191,7 @@ def _lk_level(
     """Refine ``warp`` (template→image, this level's pixels); returns it and the correlation."""
     h, w = template.image.shape
     border = 2
-    sd = template.steepest_descent(border)
+    grads = template.gradients(border)
     inner = (slice(border, h - border), slice(border, w - border))
     # Every per-pixel temporary is one proxy-sized float buffer, reused in place: the next
     # frame is registered while the tile workers hold their own peak.
@@ -198,7 +221,7 @@ def _lk_level(
             return warp, corr
         error = np.multiply(vc, np.float32(1.0 / alpha), out=vc)
         error -= tc
-        hessian, rhs = _normal_equations(sd, _huber_weights(error), error)
+        hessian, rhs = _normal_equations(grads, _huber_limit(error), error)
         delta = np.linalg.pinv(hessian) @ rhs
         warp = warp @ np.linalg.inv(_similarity_about(delta, template.centre))
         # Converged when the update moves no pixel by more than 1/100 px (of the proxy:
@@ -208,25 +231,32 @@ def _lk_level(
     return warp, corr
 
 
-# Pixels per block of the normal equations: the weighted steepest descent is a 1 MB
-# temporary instead of one the size of the proxy (12 MB at 12 MP), which would otherwise
-# coincide with the tile workers' peak when the next frame is registered during fusion.
+# Pixels per block of the normal equations: the steepest descent and its weighted copy
+# are 1 MB temporaries instead of proxy-sized ones, which would otherwise coincide with
+# the tile workers' peak when the next frame is registered during fusion.
 _BLOCK = 1 << 16
 
 
 def _normal_equations(
-    sd: np.ndarray, weights: np.ndarray, error: np.ndarray
+    grads: _Gradients, limit: np.float32, error: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Σ w·sd·sdᵀ (4×4) and Σ w·sd·error (4), accumulated block by block in float64."""
+    """Σ w·sd·sdᵀ (4×4) and Σ w·sd·error (4) with Huber weights w (``limit``),
+    accumulated a block of rows at a time in float64."""
+    rows, cols = grads.gx.shape
+    step = max(1, _BLOCK // cols)
     hessian = np.zeros((4, 4))
     rhs = np.zeros(4)
-    scratch = np.empty((4, min(_BLOCK, sd.shape[1])), np.float32)
-    for b0 in range(0, sd.shape[1], _BLOCK):
-        block = slice(b0, b0 + _BLOCK)
-        part = sd[:, block]
-        weighted = np.multiply(part, weights[block], out=scratch[:, : part.shape[1]])
-        hessian += weighted @ part.T
-        rhs += weighted @ error[block]
+    sd_block = np.empty((4, step * cols), np.float32)
+    weighted_block = np.empty_like(sd_block)
+    for r0 in range(0, rows, step):
+        r1 = min(rows, r0 + step)
+        sd = grads.steepest_descent(r0, r1, sd_block)
+        part = error[r0 * cols : r1 * cols]
+        weighted = np.multiply(
+            sd, _huber_weights(part, limit), out=weighted_block[:, : sd.shape[1]]
+        )
+        hessian += weighted @ sd.T
+        rhs += weighted @ part
     return hessian, rhs
 
 
@@ -243,8 +273,8 @@ def _contrast(t_var: float, v_var: float, cov: float) -> float:
     return float((d + np.sqrt(d * d + 4.0 * cov * cov)) / (2.0 * cov))
 
 
-def _huber_weights(error: np.ndarray) -> np.ndarray:
-    """Huber weights for the residuals (1 within 1.345 robust σ, falling off beyond).
+def _huber_limit(error: np.ndarray) -> np.float32:
+    """The residual beyond which Huber weights fall off: 1.345 robust σ.
 
     Neighbours focused differently really differ where a highlight's bokeh disc grows or
     an occluding edge blurs over its background; least squares reads that growth as a
@@ -253,10 +283,14 @@ def _huber_weights(error: np.ndarray) -> np.ndarray:
     frame's misregistration fell from 15 to 4.6 px)."""
     sample = np.abs(error[:: max(1, error.size // 50_000)])
     sigma = 1.4826 * float(np.median(sample)) + 1e-9
-    limit = np.float32(1.345 * sigma)
+    return np.float32(1.345 * sigma)
+
+
+def _huber_weights(error: np.ndarray, limit: np.float32) -> np.ndarray:
+    """min(1, limit / |error|), per residual."""
     weights = np.abs(error)
     np.maximum(weights, limit, out=weights)
-    return np.divide(limit, weights, out=weights)  # = min(1, limit / |error|)
+    return np.divide(limit, weights, out=weights)
 
 
 def register(
