@@ -66,11 +66,12 @@ def _malloc_trim() -> Callable[[int], int] | None:
 
 
 # What one stack's process peaks at, per frame pixel: 12 MP (12.3 MP) peaked at
-# 289–299 MB (23.4–24.2 bytes a pixel; README, "Deep stacks, speed and memory"), and
-# 25 leaves a little room.  The biggest frame ``macrorig stack`` takes, checked from the
-# files' headers before any decoding, is what the computer has free over this, and never
-# more than 150 MP (``MACRORIG_MAX_PIXELS`` overrides it); a cluster worker's share of
-# memory per stack is estimated from it too (``rig.cluster.resources``).
+# 283–302 MB over 10–200 frames (23.0–24.5 bytes a pixel; README, "Deep stacks, speed
+# and memory"), and 25 leaves a little room.  The biggest frame ``macrorig stack``
+# takes, checked from the files' headers before any decoding, is what the computer has
+# free over this, and never more than 150 MP (``MACRORIG_MAX_PIXELS`` overrides it); a
+# cluster worker's share of memory per stack is estimated from it too
+# (``rig.cluster.resources``).
 BYTES_PER_PIXEL = 25
 MAX_PIXELS = 150_000_000
 MAX_PIXELS_ENV = "MACRORIG_MAX_PIXELS"
