@@ -155,23 +155,17 @@ class Stream:
         opened = OpenedFrame.of_pixels([frame], self.bgr)
         del frame  # the opened frame holds the only reference, dropped once fused
         reopen = None if source is None else _reopen_pixels(Path(source), self.bgr)
-        with self._cores():
-            report = self._add_frame(opened, reopen, name)
-            self._settle()
-        return report
+        return self._add_now(opened, reopen, name)
 
     def add_file(self, path: str | os.PathLike[str], *, name: str | None = None) -> FrameReport:
         """Read ``path`` and add it.  A JPEG is registered from its reduced luma and decoded
         in full only when it is fused (``stacker.encoded``): frames before the reference
         are decoded once, and never held.  With a pool (a live stack's last frame), a
         frame fused at once is decoded on it while it registers."""
-        with self._cores():
-            opened = read_frame_file(path, bgr=self.bgr)
-            if self._pool is not None and len(self.reports) >= self._reference:
-                opened = opened.decoding_on(self._pool)
-            report = self._add_opened(path, opened, name)
-            self._settle()
-        return report
+        opened = read_frame_file(path, bgr=self.bgr)
+        if self._pool is not None and len(self.reports) >= self._reference:
+            opened = opened.decoding_on(self._pool)
+        return self._add_now(opened, _reopen_file(Path(path), self.bgr), name or Path(path).name)
 
     def add_bytes(
         self, data: bytes, *, name: str, source: str | os.PathLike[str] | None = None
@@ -180,10 +174,13 @@ class Stream:
         storage); ``source``: a local copy to read it back from, else it is spilled."""
         opened = open_frame(data, name, bgr=self.bgr)
         del data
-        self._check_size(opened.size, opened.dtype, len(self.reports))
         reopen = None if source is None else _reopen_file(Path(source), self.bgr)
+        return self._add_now(opened, reopen, PurePath(name).name)
+
+    def _add_now(self, opened: OpenedFrame, reopen: Reopen | None, name: str | None) -> FrameReport:
+        """Add one frame and return once it is fused (or deferred, or skipped)."""
         with self._cores():
-            report = self._add_frame(opened, reopen, PurePath(name).name)
+            report = self._add_frame(opened, reopen, name)
             self._settle()
         return report
 
@@ -198,7 +195,8 @@ class Stream:
         with self._cores(), ThreadPoolExecutor(1, thread_name_prefix="read") as reader:
             try:
                 for path, opened in self._read_ahead(paths, reader if ahead else None):
-                    yield self._add_opened(path, opened.result(), None, ahead=ahead)
+                    reopen = _reopen_file(Path(path), self.bgr)
+                    yield self._add_frame(opened.result(), reopen, Path(path).name, ahead=ahead)
             finally:
                 self._settle()
 
@@ -211,13 +209,13 @@ class Stream:
         second frame's file and proxy would sit on the tiles' peak."""
         pending: tuple[str | os.PathLike[str], Future[OpenedFrame]] | None = None
         for k, path in enumerate(paths):
-            future = None
             if pending is None:
-                future = self._read_now(path)
-            elif reader is not None and k - 1 < self._reference and self._pyramid is None:
+                pending = (path, self._read_now(path))
+                continue
+            future = None
+            if reader is not None and k - 1 < self._reference and self._pyramid is None:
                 future = reader.submit(read_frame_file, path, bgr=self.bgr)
-            if pending is not None:
-                yield pending
+            yield pending
             pending = (path, future or self._read_now(path))
         if pending is not None:
             yield pending
@@ -230,18 +228,6 @@ class Stream:
         except BaseException as exc:
             future.set_exception(exc)
         return future
-
-    def _add_opened(
-        self,
-        path: str | os.PathLike[str],
-        opened: OpenedFrame,
-        name: str | None,
-        *,
-        ahead: bool = False,
-    ) -> FrameReport:
-        self._check_size(opened.size, opened.dtype, len(self.reports))
-        reopen = _reopen_file(Path(path), self.bgr)
-        return self._add_frame(opened, reopen, name or Path(path).name, ahead=ahead)
 
     def _cores(self) -> AbstractContextManager[object]:
         """One worker means one core: a live stack leaves the other cores to the camera,
@@ -256,6 +242,7 @@ class Stream:
         """Register the frame, then defer or fuse it; with ``ahead`` the fusion runs in the
         background and this returns as soon as it has started."""
         index = len(self.reports)
+        self._check_size(opened.size, opened.dtype, index)
         proxy = opened.proxy
         assert proxy is not None
         report = FrameReport(index=index, status="deferred", name=name)
