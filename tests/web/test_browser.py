@@ -106,6 +106,10 @@ def page(browser: Browser, daemon: Daemon) -> Iterator[Page]:
     pg = context.new_page()
     errors = script_errors(pg)
     yield pg
+    # The page polls /api/status; a test's route handler may be half-way through a
+    # fetch when the test ends.  Let it finish before the context goes, or it fails
+    # with "Request context disposed" (a flaky teardown error seen in CI).
+    pg.unroute_all(behavior="wait")
     context.close()
     assert not errors, f"JavaScript errors on the page: {errors}"
 
