@@ -10,7 +10,6 @@ import errno
 import os
 import secrets
 import threading
-import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -18,6 +17,8 @@ from typing import Protocol
 
 import cv2
 import numpy as np
+
+from stacker import png
 
 INPUT_SUFFIXES = (".jpg", ".jpeg", ".png", ".tif", ".tiff")
 OUTPUT_SUFFIXES = (".jpg", ".jpeg", ".png", ".tif", ".tiff")
@@ -228,25 +229,27 @@ def write_image(
         if suffix in (".tif", ".tiff"):
             _write_tiff(tmp, image, bgr=bgr, exif=exif)
             return
+        # Straight in the channel order the encoder takes: PNG's RGB, OpenCV's BGR.
+        want_bgr = suffix != ".png"
         if isinstance(image, np.ndarray):
             out = image
-        else:  # straight in the channel order the encoder takes
-            out, bgr = image.to_uint8(bgr=True), True
-        if suffix in (".jpg", ".jpeg") and out.dtype == np.uint16:
+        else:
+            out, bgr = image.to_uint8(bgr=want_bgr), want_bgr
+        if suffix == ".png":
+            if not png.encodable(out):
+                raise ImageIOError(f"{path}: PNG takes grey or RGB images of 8 or 16 bits")
+            tmp.write_bytes(png.encode(out, bgr=bgr, text={"Software": SOFTWARE}))
+            return
+        if out.dtype == np.uint16:
             out = cv2.convertScaleAbs(out, alpha=1.0 / 257.0)
         if out.ndim == 3 and not bgr:
             out = cv2.cvtColor(out, cv2.COLOR_RGB2BGR)
-        params = [cv2.IMWRITE_JPEG_QUALITY, int(quality)] if suffix in (".jpg", ".jpeg") else []
-        ok, buf = cv2.imencode(".jpg" if suffix == ".jpeg" else suffix, out, params)
+        ok, buf = cv2.imencode(".jpg", out, [cv2.IMWRITE_JPEG_QUALITY, int(quality)])
         if not ok:
             raise ImageIOError(f"{path}: encoding failed")
-        data = buf.tobytes()
-        if suffix in (".jpg", ".jpeg"):
-            data = insert_jpeg_segment(data, b"\xff\xfe", _JPEG_COMMENT)
-            if exif:
-                data = insert_jpeg_exif(data, exif)
-        else:
-            data = insert_png_text(data, "Software", SOFTWARE)
+        data = insert_jpeg_segment(buf.tobytes(), b"\xff\xfe", _JPEG_COMMENT)
+        if exif:
+            data = insert_jpeg_exif(data, exif)
         tmp.write_bytes(data)
 
 
@@ -264,13 +267,6 @@ def insert_jpeg_segment(jpeg: bytes, marker: bytes, payload: bytes) -> bytes:
     if jpeg[2:4] == b"\xff\xe0":
         pos = 4 + int.from_bytes(jpeg[4:6], "big")
     return jpeg[:pos] + segment + jpeg[pos:]
-
-
-def insert_png_text(png: bytes, key: str, value: str) -> bytes:
-    """Insert a tEXt chunk right after IHDR (PNG signature 8 bytes, IHDR 25)."""
-    body = b"tEXt" + key.encode("latin-1") + b"\x00" + value.encode("latin-1")
-    chunk = (len(body) - 4).to_bytes(4, "big") + body + zlib.crc32(body).to_bytes(4, "big")
-    return png[:33] + chunk + png[33:]
 
 
 # tifffile will not write IFD-type tags, so a LONG private tag holds the place; it is
