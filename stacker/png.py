@@ -128,4 +128,5 @@ def _adler32_joined(first: int, second: int, second_length: int) -> int:
 
 
 def _chunk(kind: bytes, data: bytes) -> bytes:
-    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+    crc = zlib.crc32(data, zlib.crc32(kind))  # of kind + data, without joining them
+    return b"".join((struct.pack(">I", len(data)), kind, data, struct.pack(">I", crc)))
