@@ -236,9 +236,11 @@ def write_image(
         else:
             out, bgr = image.to_uint8(bgr=want_bgr), want_bgr
         if suffix == ".png":
-            if not png.encodable(out):
-                raise ImageIOError(f"{path}: PNG takes grey or RGB images of 8 or 16 bits")
-            tmp.write_bytes(png.encode(out, bgr=bgr, text={"Software": SOFTWARE}))
+            try:
+                data = png.encode(out, bgr=bgr, text={"Software": SOFTWARE})
+            except ValueError as exc:  # what PNG cannot hold
+                raise ImageIOError(f"{path}: {exc}") from None
+            tmp.write_bytes(data)
             return
         if out.dtype == np.uint16:
             out = cv2.convertScaleAbs(out, alpha=1.0 / 257.0)

@@ -30,7 +30,7 @@ _ADLER_MOD = 65521
 _BAND_BYTES = 2 << 20
 
 
-def encodable(image: np.ndarray) -> bool:
+def _encodable(image: np.ndarray) -> bool:
     """Whether :func:`encode` takes it: grey or three-channel, 8 or 16 bits."""
     channels_ok = image.ndim == 2 or (image.ndim == 3 and image.shape[2] == 3)
     return channels_ok and image.dtype in (np.uint8, np.uint16) and image.size > 0
@@ -45,7 +45,7 @@ def encode(
 ) -> bytes:
     """The PNG file of an H×W (grey) or H×W×3 (RGB, or BGR when ``bgr``) uint8/uint16
     image, with ``text`` as tEXt chunks (Latin-1)."""
-    if not encodable(image):
+    if not _encodable(image):
         raise ValueError(
             f"PNG takes grey or RGB uint8/uint16 images, not {image.shape} {image.dtype}"
         )
